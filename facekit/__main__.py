@@ -1,0 +1,5 @@
+import sys
+
+from facekit.cli import main
+
+sys.exit(main())

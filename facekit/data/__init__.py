@@ -1,0 +1,1 @@
+"""Data: the text, audio and video modalities and datasets."""

@@ -1,0 +1,182 @@
+"""Training windows from prepared clips: splits by identity, generator windows and sync-expert pairs.
+
+Image convention (the whole library): float32 NCHW RGB in [0, 1]. A generator window at frame t holds
+
+- ``target``    (K, 3, S, S) ground-truth frames t .. t+K-1
+- ``masked``    (K, 3, S, S) the same frames with the mouth region (the lower half) set to 0 -- the mouthless face
+- ``reference`` (K, 3, S, S) frames of the same clip at least ``reference_min_gap`` frames away (pose/appearance prior)
+- ``mel``       (K, 1, 80, 16) the audio modality: log-mel window of each frame
+- ``phonemes``  (K, P) int64 the text modality: phoneme ids of P frames around each frame (PAD_ID where absent)
+- ``mouth``     (K, 3, M, M) the mouth-image modality
+- ``has``       (3,) bool: which of text, audio, mouth the clip really has (missing ones are zeros)
+
+A sync window (``SyncDataset``) holds the lower halves of 5 consecutive ground-truth frames, a mel window that is
+either the matching one (label 1) or one from another time of the same clip (label 0), 50/50.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facekit.config import MODALITIES, DataConfig
+from facekit.data.audio import mel_windows
+from facekit.data.clips import Clip, ClipInfo, load_clip, read_manifest
+from facekit.data.text import PAD_ID, phoneme_windows
+
+
+def split_keys(keys: Sequence[str], eval_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split ``keys`` (identities, or sentences) reproducibly -> (train, eval), each sorted.
+
+    The order is a hash of ``seed`` and the key, so a key's side does not depend on which other keys exist except
+    through the count; at least one key goes to each side when there are two or more.
+    """
+    unique = sorted(set(keys))
+    ranked = sorted(unique, key=lambda k: hashlib.sha1(f"{seed}:{k}".encode()).hexdigest())
+    n_eval = int(round(eval_fraction * len(unique)))
+    if len(unique) >= 2:
+        n_eval = min(max(n_eval, 1), len(unique) - 1)
+    held = set(ranked[:n_eval])
+    return [k for k in unique if k not in held], [k for k in unique if k in held]
+
+
+def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig) -> list[ClipInfo]:
+    """The clips of ``split`` ("train", "eval" or "all"); held-out identities never appear in "train"."""
+    if split == "all":
+        return list(infos)
+    train, held = split_keys([i.identity for i in infos], cfg.eval_fraction, cfg.split_seed)
+    keep = set(train if split == "train" else held) if split in ("train", "eval") else None
+    if keep is None:
+        raise ValueError(f"unknown split {split!r}; use train, eval or all")
+    return [i for i in infos if i.identity in keep]
+
+
+class _Clips:
+    """Prepared clips of one split, with per-frame modality windows precomputed once."""
+
+    def __init__(self, root: str | Path, split: str, cfg: DataConfig, in_memory: bool) -> None:
+        settings, infos = read_manifest(root)
+        if settings.get("image_size") != cfg.image_size:
+            raise ValueError(
+                f"{root}: clips are {settings.get('image_size')}px but data.image_size={cfg.image_size}; "
+                f"regenerate the data or set data.image_size={settings.get('image_size')}"
+            )
+        self.infos = select_split(infos, split, cfg)
+        if not self.infos:
+            raise ValueError(f"{root}: split {split!r} has no clips")
+        self.clips: list[Clip] = [load_clip(root, info, mmap=not in_memory) for info in self.infos]
+        self.mels = [mel_windows(c.mel, c.info.num_frames, cfg.fps)[:, None] for c in self.clips]
+        self.phonemes = [
+            phoneme_windows(c.phonemes, cfg.phoneme_window)
+            if c.phonemes is not None
+            else np.full((c.info.num_frames, cfg.phoneme_window), PAD_ID, np.int64)
+            for c in self.clips
+        ]
+        self.has = [np.array([m in c.info.modalities for m in MODALITIES]) for c in self.clips]
+
+
+def _images(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float().div_(255)
+
+
+class FaceDataset(Dataset):
+    """Generator training windows (see the module docstring); one item per start frame of every clip."""
+
+    def __init__(
+        self, root: str | Path, cfg: DataConfig, split: str = "train", seed: int = 0, in_memory: bool = True
+    ) -> None:
+        self.cfg = cfg
+        self.seed = seed
+        self.epoch = 0
+        self.data = _Clips(root, split, cfg, in_memory)
+        k = cfg.num_frames
+        self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random reference frames (call once per epoch for fresh pairings)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        c, t = self.index[i]
+        clip = self.data.clips[c]
+        k, n = self.cfg.num_frames, clip.info.num_frames
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        frames = slice(t, t + k)
+        target = _images(clip.frames[frames])
+        masked = target.clone()
+        masked[..., target.shape[-2] // 2 :, :] = 0.0
+        far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
+        reference = _images(clip.frames[rng.choice(far, size=k)])
+        mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
+        return {
+            "target": target,
+            "masked": masked,
+            "reference": reference,
+            "mel": torch.from_numpy(self.data.mels[c][frames]),
+            "phonemes": torch.from_numpy(self.data.phonemes[c][frames]),
+            "mouth": _images(mouth),
+            "has": torch.from_numpy(self.data.has[c]),
+            "clip": torch.tensor(c),
+            "frame": torch.tensor(t),
+        }
+
+
+class SyncDataset(Dataset):
+    """Sync-expert windows: (5 lower-half frames, mel window, label) with in-sync and off-sync pairs 50/50.
+
+    Off-sync audio comes from the same clip at least ``min_offset`` frames away (Wav2Lip's negatives), so the expert
+    must use timing, not identity or voice.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        cfg: DataConfig,
+        split: str = "train",
+        seed: int = 0,
+        in_memory: bool = True,
+        min_offset: int = 3,
+    ) -> None:
+        self.cfg = cfg
+        self.seed = seed
+        self.epoch = 0
+        self.min_offset = min_offset
+        self.data = _Clips(root, split, cfg, in_memory)
+        k = cfg.sync_frames
+        self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        c, t = self.index[i]
+        clip = self.data.clips[c]
+        k, n = self.cfg.sync_frames, clip.info.num_frames
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        in_sync = bool(rng.random() < 0.5)
+        audio_t = t
+        if not in_sync:
+            choices = [j for j in range(n - k + 1) if abs(j - t) >= self.min_offset]
+            if choices:
+                audio_t = int(rng.choice(choices))
+            else:
+                in_sync = True
+        frames = _images(clip.frames[t : t + k])
+        return {
+            "frames": frames[..., frames.shape[-2] // 2 :, :],  # (5, 3, S/2, S)
+            "mel": torch.from_numpy(self.data.mels[c][audio_t]),  # (1, 80, 16)
+            "label": torch.tensor(float(in_sync)),
+            "offset": torch.tensor(audio_t - t),
+        }

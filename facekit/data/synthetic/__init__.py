@@ -1,0 +1,1 @@
+"""Synthetic talking faces: articulation, speech, rendering and the corpus."""

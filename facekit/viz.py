@@ -1,0 +1,61 @@
+"""Figures a person looks at: the contact sheet of prepared clips."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from facekit.data.clips import Clip
+from facekit.data.text import PHONEMES
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """Inner-lip gap per frame (distance of landmarks 62 and 66), pixels; (T, 68, 2) -> (T,)."""
+    return np.linalg.norm(landmarks[:, 62] - landmarks[:, 66], axis=-1)
+
+
+def contact_sheet(clips: Sequence[Clip], path: str | Path, num_frames: int = 5) -> Path:
+    """One row per clip: frames with landmarks, the masked face, the mouth image, the mel with the phoneme track."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    cols = num_frames + 3
+    fig, axes = plt.subplots(len(clips), cols, figsize=(1.9 * cols + 2.5, 2.1 * len(clips)), squeeze=False)
+    for row, clip in zip(axes, clips, strict=True):
+        n = clip.info.num_frames
+        picks = np.linspace(n * 0.15, n * 0.85, num_frames).astype(int)
+        for ax, t in zip(row[:num_frames], picks, strict=True):
+            ax.imshow(clip.frames[t])
+            ax.plot(*clip.landmarks[t, 48:68].T - 0.5, ".", ms=1.5, color="cyan")
+            ph = PHONEMES[clip.phonemes[t]] if clip.phonemes is not None else ""
+            ax.set_title(f"frame {t} {ph}", fontsize=8)
+        masked = np.array(clip.frames[picks[0]])
+        masked[masked.shape[0] // 2 :] = 0
+        row[num_frames].imshow(masked)
+        row[num_frames].set_title("mouthless face", fontsize=8)
+        if clip.mouth is not None:
+            row[num_frames + 1].imshow(clip.mouth[picks[0]])
+        row[num_frames + 1].set_title("mouth image (driver)", fontsize=8)
+        for ax in row[: num_frames + 2]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax = row[-1]
+        ax.imshow(clip.mel, origin="lower", aspect="auto", cmap="magma", extent=(0, n, 0, 80))
+        ax2 = ax.twinx()
+        ax2.plot(np.arange(n) + 0.5, mouth_opening(clip.landmarks), color="cyan", lw=1)
+        ax2.set_yticks([])
+        ax.set_xlabel("video frame", fontsize=7)
+        ax.set_ylabel("mel band", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.set_title(f"{clip.info.id}: {clip.info.extra.get('sentence', '')}\nlog-mel + lip gap", fontsize=7)
+    fig.suptitle("facekit prepared clips: frames, mouthless face, mouth image, audio", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

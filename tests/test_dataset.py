@@ -1,0 +1,118 @@
+"""Training windows from prepared clips."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from facekit.config import apply_overrides
+from facekit.data.audio import mel_window
+from facekit.data.clips import load_clip, read_manifest
+from facekit.data.dataset import FaceDataset, SyncDataset, select_split, split_keys
+from facekit.data.text import PAD_ID, phoneme_window
+
+
+def test_split_keys_is_reproducible_disjoint_and_covers():
+    keys = [f"id{i:04d}" for i in range(50)]
+    train, held = split_keys(keys, 0.2, seed=0)
+    assert (train, held) == split_keys(list(reversed(keys)), 0.2, seed=0)
+    assert not set(train) & set(held) and sorted(train + held) == keys
+    assert len(held) == 10
+    assert split_keys(keys, 0.2, seed=1)[1] != held
+    assert len(split_keys(["a", "b"], 0.01)[1]) == 1, "two keys always give one to each side"
+
+
+def test_eval_identities_never_in_train(corpus, tiny_cfg):
+    _, infos = read_manifest(corpus)
+    train = {i.identity for i in select_split(infos, "train", tiny_cfg.data)}
+    held = {i.identity for i in select_split(infos, "eval", tiny_cfg.data)}
+    assert train and held and not train & held
+    assert train | held == {i.identity for i in infos}
+
+
+def test_face_window_contents(corpus, tiny_cfg):
+    ds = FaceDataset(corpus, tiny_cfg.data, split="train")
+    s, m, p = tiny_cfg.data.image_size, tiny_cfg.data.mouth_size, tiny_cfg.data.phoneme_window
+    item = ds[7]
+    assert item["target"].shape == (1, 3, s, s) and item["target"].dtype == torch.float32
+    assert 0.0 <= item["target"].min() and item["target"].max() <= 1.0
+    assert item["mel"].shape == (1, 1, 80, 16)
+    assert item["phonemes"].shape == (1, p) and item["phonemes"].dtype == torch.int64
+    assert item["mouth"].shape == (1, 3, m, m)
+    assert item["has"].tolist() == [True, True, True]
+    # masked = target with the lower half zeroed; the upper half untouched
+    assert torch.equal(item["masked"][..., : s // 2, :], item["target"][..., : s // 2, :])
+    assert item["masked"][..., s // 2 :, :].abs().sum() == 0
+    # the windows are the library's own per-frame windows of that clip and frame
+    c, t = int(item["clip"]), int(item["frame"])
+    clip = ds.data.clips[c]
+    assert np.allclose(item["mel"][0, 0].numpy(), mel_window(clip.mel, t))
+    assert np.array_equal(item["phonemes"][0].numpy(), phoneme_window(clip.phonemes, t, p))
+    assert np.allclose(item["target"][0].permute(1, 2, 0).numpy() * 255, clip.frames[t], atol=1e-3)
+
+
+def test_reference_frame_is_from_the_same_clip_and_far_enough(corpus, tiny_cfg):
+    ds = FaceDataset(corpus, tiny_cfg.data, split="train")
+    for i in range(0, len(ds), 17):
+        item = ds[i]
+        clip = ds.data.clips[int(item["clip"])]
+        ref = (item["reference"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        matches = [j for j in range(clip.info.num_frames) if np.array_equal(clip.frames[j], ref)]
+        assert matches, "reference frame does not come from the target's clip"
+        assert any(abs(j - int(item["frame"])) >= tiny_cfg.data.reference_min_gap for j in matches)
+
+
+def test_windows_are_deterministic_per_epoch(corpus, tiny_cfg):
+    ds = FaceDataset(corpus, tiny_cfg.data)
+    a, b = ds[3]["reference"], ds[3]["reference"]
+    assert torch.equal(a, b)
+    refs = []
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        refs.append(ds[3]["reference"])
+    assert any(not torch.equal(refs[0], r) for r in refs[1:])
+
+
+def test_multi_frame_windows(corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"]).data
+    ds = FaceDataset(corpus, cfg)
+    item = ds[0]
+    assert item["target"].shape[0] == 5 and item["mel"].shape == (5, 1, 80, 16)
+    clip = load_clip(corpus, ds.data.infos[0])
+    assert len(ds) == sum(c.info.num_frames - 4 for c in ds.data.clips)
+    assert item["phonemes"][0, 0] == PAD_ID or clip.phonemes is not None
+
+
+def test_sync_pairs(corpus, tiny_cfg):
+    ds = SyncDataset(corpus, tiny_cfg.data, split="train")
+    s = tiny_cfg.data.image_size
+    labels, offsets = [], []
+    for i in range(len(ds)):
+        item = ds[i]
+        labels.append(float(item["label"]))
+        offsets.append(int(item["offset"]))
+        assert item["frames"].shape == (5, 3, s // 2, s)
+        assert (item["label"] == 1) == (item["offset"] == 0)
+    assert 0.4 < np.mean(labels) < 0.6
+    assert min(abs(o) for o in offsets if o != 0) >= 3
+    c, t = ds.index[0]
+    clip = ds.data.clips[c]
+    assert np.allclose(ds[0]["frames"][0].permute(1, 2, 0).numpy() * 255, clip.frames[t, s // 2 :], atol=1e-3)
+
+
+def test_loader_batches(corpus, tiny_cfg):
+    batch = next(iter(DataLoader(FaceDataset(corpus, tiny_cfg.data), batch_size=4, shuffle=True)))
+    assert batch["target"].shape[:2] == (4, 1)
+
+
+def test_image_size_mismatch_is_a_clear_error(corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.image_size=64"]).data
+    with pytest.raises(ValueError, match="data.image_size=32"):
+        FaceDataset(corpus, cfg)
+
+
+def test_not_a_dataset_names_the_fix(tmp_path, tiny_cfg):
+    from facekit.data.clips import ClipFormatError
+
+    with pytest.raises(ClipFormatError, match="facekit synth"):
+        FaceDataset(tmp_path, tiny_cfg.data)

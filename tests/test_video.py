@@ -1,0 +1,52 @@
+import av
+import numpy as np
+import pytest
+
+from facekit.data.audio import load_audio
+from facekit.data.video import VideoError, read_video, write_video
+
+
+def test_write_then_read_round_trip_with_audio(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = np.zeros((30, 48, 64, 3), np.uint8)
+    frames[:, :, :32] = 200  # a still two-tone picture survives H.264 nearly exactly
+    frames[:, 20:30, 40:50] = rng.integers(0, 255, 3)
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(19200) / 16000).astype(np.float32)
+    path = write_video(tmp_path / "v.mp4", frames, fps=25, audio=tone)
+    back, fps = read_video(path)
+    assert fps == 25 and back.shape == frames.shape
+    assert np.abs(back.astype(int) - frames).mean() < 3
+    wav = load_audio(path)
+    assert abs(len(wav) - len(tone)) < 2048  # AAC priming / padding
+    spectrum = np.abs(np.fft.rfft(wav[2000:18000]))
+    assert abs(int(np.argmax(spectrum)) - 440) < 3  # 1 Hz bins
+
+
+def test_odd_sizes_and_scale(tmp_path):
+    frames = np.full((3, 15, 17, 3), 128, np.uint8)
+    back, _ = read_video(write_video(tmp_path / "o.mp4", frames, scale=2))
+    assert back.shape == (3, 30, 34, 3)
+
+
+def test_errors_name_the_file(tmp_path):
+    with pytest.raises(VideoError, match="missing.mp4"):
+        read_video(tmp_path / "missing.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(VideoError, match="bad.mp4"):
+        read_video(bad)
+    with pytest.raises(VideoError, match="uint8"):
+        write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.float32))
+
+
+def test_audio_only_file_has_no_video(tmp_path):
+    path = tmp_path / "a.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=16000)
+        s.layout = "mono"
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="flt", layout="mono")
+        f.sample_rate = 16000
+        for p in [*s.encode(f), *s.encode()]:
+            c.mux(p)
+    with pytest.raises(VideoError, match="no video stream"):
+        read_video(path)
