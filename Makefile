@@ -18,8 +18,8 @@ demo: $(BIN)/.installed
 	$(BIN)/facekit demo
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 test: lint
 	$(BIN)/pytest

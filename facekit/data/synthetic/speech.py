@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.signal import butter, sosfilt
@@ -57,7 +57,7 @@ class Voice:
     loudness: float  # peak amplitude, 0..1
 
 
-@lru_cache(maxsize=None)
+@cache
 def _band_filter(band: str) -> np.ndarray:
     lo, hi = NOISE_BANDS[band]
     return butter(4, [lo, hi], btype="band", fs=SAMPLE_RATE, output="sos")
