@@ -87,6 +87,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from facekit.data.synthetic.corpus import generate_corpus
+    from facekit.train.loop import train_expert, train_generator
+
+    cfg = _config(args)
+    data = Path(args.data) if args.data else Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+    if not args.data:
+        print(f"facekit train: no --data given; using the synthetic corpus in {data}/")
+        generate_corpus(cfg, data, workers=args.workers)
+    run_dir = Path(args.run)
+    start = time.perf_counter()
+    if args.what == "expert":
+        record = train_expert(cfg, data, run_dir)
+    else:
+        record = train_generator(cfg, data, run_dir, expert_path=args.expert)
+    record["wall_seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(record, indent=2))
+    print(f"checkpoint: {run_dir / 'last.pt'}   log: {run_dir / 'log.jsonl'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facekit", description="Multimodal lip-sync face generation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("train", help="train the sync expert or the generator (resumes an existing run folder)")
+    p.add_argument("what", choices=["expert", "generator"])
+    p.add_argument("--run", required=True, help="run folder: config.json, log.jsonl, last.pt")
+    p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the config, made if missing)")
+    p.add_argument("--expert", help="sync-expert checkpoint for the generator's sync loss")
+    p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")
+    _add_config_args(p, "cpu")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("config", help="print the resolved config as JSON")
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_config)
@@ -116,11 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     from facekit.data.clips import ClipFormatError
     from facekit.data.text import TextError
     from facekit.data.video import VideoError
+    from facekit.train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ClipFormatError, AudioError, TextError, VideoError) as exc:
+    except (ConfigError, ClipFormatError, AudioError, TextError, VideoError, CheckpointError) as exc:
         print(f"facekit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -78,6 +78,10 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     num_workers: int = 0
     log_every: int = 25
+    checkpoint_every: int = 200
+    l1_weight: float = 1.0
+    sync_weight: float = 0.03  # Wav2Lip's expert-loss weight; used when data.num_frames == data.sync_frames
+    aux_weight: float = 0.1  # the contrastive baseline's InfoNCE term
 
 
 @dataclass

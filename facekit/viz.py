@@ -59,3 +59,35 @@ def contact_sheet(clips: Sequence[Clip], path: str | Path, num_frames: int = 5) 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_mel_track(
+    ax,
+    mel: np.ndarray,
+    track: np.ndarray | None = None,
+    opening: np.ndarray | None = None,
+    fps: float = 25.0,
+    mel_fps: float = 80.0,
+):
+    """Draw a (80, M) log-mel over time (s) on ``ax``, the (T,) phoneme-id track as labels, a (T,) lip gap (px).
+
+    Labels sit at the middle of each run of equal ids; the lip gap goes on a twin axis, which is returned (or None).
+    """
+    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, mel.shape[1] / mel_fps, 0, mel.shape[0]))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel band")
+    if track is not None and len(track):
+        box = {"facecolor": "black", "alpha": 0.45, "pad": 1, "linewidth": 0}  # readable on bright mel
+        edges = np.flatnonzero(np.diff(track)) + 1
+        for k, (a, b) in enumerate(zip(np.r_[0, edges], np.r_[edges, len(track)], strict=True)):
+            ax.axvline(a / fps, color="white", lw=0.4, alpha=0.5)
+            y = mel.shape[0] * (0.93 if k % 2 == 0 else 0.84)
+            ax.text(
+                (a + b) / 2 / fps, y, PHONEMES[track[a]], color="white", ha="center", va="center", fontsize=7, bbox=box
+            )
+    if opening is None:
+        return None
+    twin = ax.twinx()
+    twin.plot((np.arange(len(opening)) + 0.5) / fps, opening, color="cyan", lw=1.2)
+    twin.set_ylabel("lip opening (px)", color="cyan")
+    return twin

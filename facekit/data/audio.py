@@ -69,9 +69,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
                 chunks.extend(out.to_ndarray() for out in to_float.resample(frame))
             chunks.extend(out.to_ndarray() for out in to_float.resample(None))
     except av.FFmpegError as err:
-        raise AudioError(
-            f"cannot decode {path} ({err}); the file is corrupt or not audio/video, re-export it"
-        ) from err
+        raise AudioError(f"cannot decode {path} ({err}); the file is corrupt or not audio/video, re-export it") from err
     if not chunks or sum(chunk.shape[1] for chunk in chunks) == 0:
         raise AudioError(f"{path} decoded to zero audio samples; supply a file that contains sound")
     wav = np.concatenate(chunks, axis=1).mean(axis=0)
@@ -88,9 +86,7 @@ def save_wav(path: str | Path, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) 
 
     wav = np.asarray(wav, dtype=np.float32)
     if wav.ndim != 1:
-        raise AudioError(
-            f"save_wav expects mono audio of shape (N,), got {wav.shape} for {path}; mix to mono first"
-        )
+        raise AudioError(f"save_wav expects mono audio of shape (N,), got {wav.shape} for {path}; mix to mono first")
     soundfile.write(str(path), np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16")
 
 
@@ -121,9 +117,7 @@ def melspectrogram(wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarra
         raise AudioError(f"melspectrogram needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz; resample first")
     wav = np.asarray(wav, dtype=np.float64)
     if wav.ndim != 1:
-        raise AudioError(
-            f"melspectrogram expects mono audio of shape (N,), got {wav.shape}; mix to mono first"
-        )
+        raise AudioError(f"melspectrogram expects mono audio of shape (N,), got {wav.shape}; mix to mono first")
     if wav.size == 0:
         raise AudioError("melspectrogram got empty audio (0 samples); supply at least one sample of speech")
     emphasised = lfilter([1.0, -PREEMPHASIS], [1.0], wav)

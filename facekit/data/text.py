@@ -87,9 +87,7 @@ def phoneme_id(phoneme: str) -> int:
     base = phoneme.rstrip("012").upper()
     if base in _PHONEME_INDEX and base not in (PAD, SIL):
         return _PHONEME_INDEX[base]
-    raise ValueError(
-        f"unknown phoneme {phoneme!r}; expected one of {', '.join(PHONEMES)} (stress digits allowed)"
-    )
+    raise ValueError(f"unknown phoneme {phoneme!r}; expected one of {', '.join(PHONEMES)} (stress digits allowed)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -144,9 +142,7 @@ def word_to_phonemes(word: str) -> list[str]:
         return phonemes
     if letters not in _warned_words:
         _warned_words.add(letters)
-        warnings.warn(
-            f"word {word!r} is not in the CMU dictionary; using letter-to-sound rules", stacklevel=2
-        )
+        warnings.warn(f"word {word!r} is not in the CMU dictionary; using letter-to-sound rules", stacklevel=2)
     return letter_to_sound(letters)
 
 
@@ -180,12 +176,7 @@ def letter_to_sound(word: str) -> list[str]:
     w = _clean(word)
     soft = {i for i in range(len(w) - 1) if w[i] in "cg" and w[i + 1] in _SOFTENING}
     long_vowel_at = -1
-    if (
-        len(w) >= 3
-        and w[-1] == "e"
-        and w[-2] not in _VOWEL_LETTERS
-        and any(c in _VOWEL_LETTERS for c in w[:-2])
-    ):
+    if len(w) >= 3 and w[-1] == "e" and w[-2] not in _VOWEL_LETTERS and any(c in _VOWEL_LETTERS for c in w[:-2]):
         if w[-3] in _VOWEL_LETTERS and (len(w) == 3 or w[-4] not in _VOWEL_LETTERS):
             long_vowel_at = len(w) - 3  # magic e: "bake", "time", "note"
         w = w[:-1]  # silent final e
@@ -239,9 +230,7 @@ def parse_align(text: str, source: str = "<string>") -> list[WordSpan]:
         except ValueError:
             raise TextError(f"{where}: times are not integers, expected 'start end word'") from None
         if start < 0 or end < start:
-            raise TextError(
-                f"{where}: bad interval {start}..{end}, expected 'start end word', 0 <= start <= end"
-            )
+            raise TextError(f"{where}: bad interval {start}..{end}, expected 'start end word', 0 <= start <= end")
         if start < previous_end:
             raise TextError(
                 f"{where}: starts at {start}, before the previous span ends ({previous_end}); "

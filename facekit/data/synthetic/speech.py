@@ -117,9 +117,11 @@ def synthesize(
     freqs = k * f0[None, :]  # (K, n)
     gains = np.array([1.0, 0.55, 0.3], np.float32)
     widths = np.array([70.0, 100.0, 140.0], np.float32)
-    envelope = sum(
-        gains[i] / (1 + ((freqs - formants[i][None]) / widths[i]) ** 2) for i in range(3)
-    ) * k ** -0.5 * (freqs < 7600)
+    envelope = (
+        sum(gains[i] / (1 + ((freqs - formants[i][None]) / widths[i]) ** 2) for i in range(3))
+        * k**-0.5
+        * (freqs < 7600)
+    )
     amps = _upsample((envelope * voicing[None]).astype(np.float32), num_samples)
     phase = 2 * np.pi * np.cumsum(_upsample(f0.astype(np.float32), num_samples)) / SAMPLE_RATE
     voiced = (amps * np.sin(k * phase[None, :].astype(np.float32))).sum(axis=0)

@@ -1,0 +1,1 @@
+"""Models: modality encoders, the modulation cascade, the face generator, the sync expert, baselines."""

@@ -1,0 +1,189 @@
+"""Training: the sync expert and the generator, resumable to the exact step and loss.
+
+Both loops share one skeleton (:func:`run`): a seeded, epoch-wise shuffled order of windows, a progress bar, a JSONL
+log (``log.jsonl``), an atomic checkpoint every ``train.checkpoint_every`` steps and at the end (``last.pt``), and the
+resolved config written into the run folder. Resuming rebuilds the same batch order from (seed, epoch), skips the
+batches already seen and restores model, optimizer and RNG state -- so a killed-and-resumed run continues from the
+same step with the same losses as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from facekit.config import Config
+from facekit.data.dataset import FaceDataset, SyncDataset
+from facekit.models.encoders import flatten_windows
+from facekit.models.lipsync import LipSyncModel
+from facekit.models.sync_expert import SyncExpert, expert_accuracy, lower_half, sync_loss
+from facekit.train.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+
+StepFn = Callable[[dict[str, Tensor]], dict[str, Tensor]]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto")
+    return torch.device(name)
+
+
+def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The shuffled batches of one epoch (full batches only), a pure function of (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(num_items, generator=g).tolist()
+    return [order[i : i + batch_size] for i in range(0, num_items - batch_size + 1, batch_size)]
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def run(
+    cfg: Config,
+    kind: str,
+    model: nn.Module,
+    dataset: Dataset,
+    step_fn: StepFn,
+    run_dir: Path,
+    extra_state: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.json")
+    t = cfg.train
+    device = pick_device(t.device)
+    model.to(device)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=t.lr, betas=(0.5, 0.999))
+    step, ckpt = 0, run_dir / "last.pt"
+    if ckpt.is_file():
+        state = load_checkpoint(ckpt, kind)
+        if checkpoint_config(state, ckpt).to_dict() != cfg.to_dict():
+            raise ValueError(f"{ckpt} was made with another config; use a new run folder or the same config")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step = state["step"]
+    log = (run_dir / "log.jsonl").open("a")
+    per_epoch = len(epoch_batches(len(dataset), t.batch_size, t.seed, 0))
+    if per_epoch == 0:
+        raise ValueError(f"{len(dataset)} windows is less than one batch of {t.batch_size}; lower train.batch_size")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=t.steps, initial=step, desc=f"train {kind}", unit="step")
+    record: dict = {}
+    model.train()
+    start, seen = time.perf_counter(), 0
+    while step < t.steps:
+        epoch, position = divmod(step, per_epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        batches = epoch_batches(len(dataset), t.batch_size, t.seed, epoch)[position:]
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=t.num_workers)
+        for batch in loader:
+            out = step_fn(_to(batch, device))
+            opt.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            opt.step()
+            step += 1
+            seen += t.batch_size
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(out['loss']):.4f}")
+            if step % t.log_every == 0 or step == t.steps:
+                record = {"step": step, **{k: round(float(v.detach()), 6) for k, v in out.items()}}
+                record["windows_per_s"] = round(seen / (time.perf_counter() - start), 1)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if step % t.checkpoint_every == 0 or step == t.steps:
+                state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
+                state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), **(extra_state or {}))
+                save_checkpoint(ckpt, state)
+            if step >= t.steps:
+                break
+    if bar is not None:
+        bar.close()
+    log.close()
+    return record
+
+
+def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progress: bool = True) -> dict:
+    """Train the sync expert on ``data_root``'s train split; evaluates on the held-out split at the end."""
+    torch.manual_seed(cfg.train.seed)
+    expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
+    dataset = SyncDataset(data_root, cfg.data, "train", seed=cfg.train.seed)
+
+    def step_fn(b: dict[str, Tensor]) -> dict[str, Tensor]:
+        loss = sync_loss(expert, b["frames"], b["mel"], b["label"])
+        return {"loss": loss, "acc": expert_accuracy(expert, b["frames"], b["mel"], b["label"]).detach()}
+
+    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), progress=progress)
+    record["eval"] = evaluate_expert(expert, SyncDataset(data_root, cfg.data, "eval", seed=12345))
+    Path(run_dir, "eval.json").write_text(json.dumps(record["eval"], indent=2) + "\n")
+    return record
+
+
+@torch.no_grad()
+def evaluate_expert(expert: SyncExpert, dataset: SyncDataset, batch_size: int = 64) -> dict:
+    """Mean BCE loss and in-sync/off-sync accuracy over a whole (held-out) sync dataset."""
+    was = expert.training
+    expert.eval()
+    device = next(expert.parameters()).device
+    total, loss, correct = 0, 0.0, 0.0
+    for b in DataLoader(dataset, batch_size=batch_size):
+        b = _to(b, device)
+        n = b["label"].shape[0]
+        loss += float(sync_loss(expert, b["frames"], b["mel"], b["label"])) * n
+        correct += float(expert_accuracy(expert, b["frames"], b["mel"], b["label"])) * n
+        total += n
+    expert.train(was)
+    return {"loss": loss / total, "accuracy": correct / total, "windows": total, "plateau_ln2": math.log(2)}
+
+
+def load_expert(path: str | Path, device: torch.device | str = "cpu") -> SyncExpert:
+    state = load_checkpoint(path, "expert", map_location=device)
+    cfg = checkpoint_config(state, path)
+    expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
+    expert.load_state_dict(state["model"])
+    return expert.to(device).eval().requires_grad_(False)
+
+
+def train_generator(
+    cfg: Config, data_root: str | Path, run_dir: str | Path, expert_path: str | Path | None = None, progress=True
+) -> dict:
+    """Train the lip-sync generator: L1 on the mouth region (+ the frozen expert's sync loss when windows are 5 frames
+    long and an expert is given) + the contrastive baseline's InfoNCE term."""
+    torch.manual_seed(cfg.train.seed)
+    model = LipSyncModel(cfg)
+    dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed)
+    expert = load_expert(expert_path, pick_device(cfg.train.device)) if expert_path else None
+    t = cfg.train
+    use_sync = expert is not None and t.sync_weight > 0 and cfg.data.num_frames == cfg.data.sync_frames
+
+    def step_fn(b: dict[str, Tensor]) -> dict[str, Tensor]:
+        flat = flatten_windows(b)
+        out = model(flat)
+        l1 = (out["image"] - flat["target"]).abs().mean() * 2  # x2: only the lower half differs
+        loss = t.l1_weight * l1 + t.aux_weight * out["aux_loss"]
+        record = {"l1": l1.detach(), "aux": out["aux_loss"].detach()}
+        if use_sync:
+            frames = lower_half(out["image"]).unflatten(0, b["target"].shape[:2])  # (B, 5, 3, S/2, S)
+            ones = torch.ones(frames.shape[0], device=frames.device)
+            sync = sync_loss(expert, frames, b["mel"][:, 0], ones)
+            loss = loss + t.sync_weight * sync
+            record["sync"] = sync.detach()
+        return {"loss": loss, **record}
+
+    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), progress=progress)
