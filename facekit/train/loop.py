@@ -101,7 +101,7 @@ def run(
             seen += t.batch_size
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(out['loss']):.4f}")
+                bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}")
             if step % t.log_every == 0 or step == t.steps:
                 record = {"step": step, **{k: round(float(v.detach()), 6) for k, v in out.items()}}
                 record["windows_per_s"] = round(seen / (time.perf_counter() - start), 1)
