@@ -89,22 +89,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from facekit.data.synthetic.corpus import generate_corpus
-    from facekit.train.loop import train_expert, train_generator
+    from facekit.train.loop import init_distributed, train_expert, train_generator, world
 
     cfg = _config(args)
+    init_distributed()
+    if world()[1] > 1 and not args.data:
+        raise ConfigError("a torchrun job needs --data (prepare or synthesise the clips once, before launching)")
     data = Path(args.data) if args.data else Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
     if not args.data:
         print(f"facekit train: no --data given; using the synthetic corpus in {data}/")
         generate_corpus(cfg, data, workers=args.workers)
-    run_dir = Path(args.run)
+    run_dir = Path(args.run_dir)
     start = time.perf_counter()
     if args.what == "expert":
         record = train_expert(cfg, data, run_dir)
     else:
         record = train_generator(cfg, data, run_dir, expert_path=args.expert)
     record["wall_seconds"] = round(time.perf_counter() - start, 1)
-    print(json.dumps(record, indent=2))
-    print(f"checkpoint: {run_dir / 'last.pt'}   log: {run_dir / 'log.jsonl'}")
+    if world()[0] == 0:
+        print(json.dumps(record, indent=2))
+        print(f"checkpoint: {run_dir / 'last.pt'}   log: {run_dir / 'log.jsonl'}")
     return 0
 
 
@@ -128,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the sync expert or the generator (resumes an existing run folder)")
     p.add_argument("what", choices=["expert", "generator"])
-    p.add_argument("--run", required=True, help="run folder: config.json, log.jsonl, last.pt")
+    p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, last.pt")
     p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the config, made if missing)")
     p.add_argument("--expert", help="sync-expert checkpoint for the generator's sync loss")
     p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")

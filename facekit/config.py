@@ -82,6 +82,7 @@ class TrainConfig:
     l1_weight: float = 1.0
     sync_weight: float = 0.03  # Wav2Lip's expert-loss weight; used when data.num_frames == data.sync_frames
     aux_weight: float = 0.1  # the contrastive baseline's InfoNCE term
+    amp: bool = True  # bf16 autocast on CUDA (fp32 on CPU always)
 
 
 @dataclass

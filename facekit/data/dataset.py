@@ -90,6 +90,30 @@ def _images(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(chw)
 
 
+def clip_windows(clip: Clip, cfg: DataConfig, reference_index: int = 0) -> dict[str, torch.Tensor]:
+    """Every frame of ``clip`` as generator input (the keys of a flattened window, leading dim T), with one fixed
+    reference frame -- what generation and evaluation use."""
+    n = clip.info.num_frames
+    target = _images(clip.frames)
+    masked = target.clone()
+    masked[..., target.shape[-2] // 2 :, :] = 0.0
+    phonemes = (
+        phoneme_windows(clip.phonemes, cfg.phoneme_window)
+        if clip.phonemes is not None
+        else np.full((n, cfg.phoneme_window), PAD_ID, np.int64)
+    )
+    mouth = clip.mouth if clip.mouth is not None else np.zeros((n, 1, 1, 3), np.uint8)
+    return {
+        "target": target,
+        "masked": masked,
+        "reference": _images(clip.frames[reference_index])[None].expand(n, -1, -1, -1),
+        "mel": torch.from_numpy(mel_windows(clip.mel, n, cfg.fps)[:, None]),
+        "phonemes": torch.from_numpy(phonemes),
+        "mouth": _images(mouth),
+        "has": torch.from_numpy(np.array([m in clip.info.modalities for m in MODALITIES]))[None].expand(n, -1),
+    }
+
+
 class FaceDataset(Dataset):
     """Generator training windows (see the module docstring); one item per start frame of every clip."""
 

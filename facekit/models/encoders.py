@@ -17,7 +17,7 @@ from facekit.data.text import NUM_PHONEMES
 def _conv(in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
-        nn.BatchNorm2d(out_channels),
+        nn.GroupNorm(min(8, out_channels // 4), out_channels),  # batch-independent: DDP == one big batch
         nn.LeakyReLU(0.2),
     )
 

@@ -46,9 +46,15 @@ class SyncExpert(nn.Module):
         return (self.embed_face(frames) * self.embed_audio(mel)).sum(dim=1).clamp(1e-6, 1 - 1e-6)
 
 
-def sync_loss(expert: SyncExpert, frames: Tensor, mel: Tensor, label: Tensor) -> Tensor:
+def bce(prob: Tensor, label: Tensor) -> Tensor:
+    """Binary cross-entropy in fp32 (it is unsafe under autocast)."""
+    with torch.autocast(prob.device.type, enabled=False):
+        return F.binary_cross_entropy(prob.float(), label.float())
+
+
+def sync_loss(expert: nn.Module, frames: Tensor, mel: Tensor, label: Tensor) -> Tensor:
     """Wav2Lip's expert loss: BCE of the cosine similarity against in-sync (1) / off-sync (0) labels."""
-    return F.binary_cross_entropy(expert(frames, mel), label)
+    return bce(expert(frames, mel), label)
 
 
 def lower_half(frames: Tensor) -> Tensor:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -23,10 +25,10 @@ from facekit.config import Config
 from facekit.data.dataset import FaceDataset, SyncDataset
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
-from facekit.models.sync_expert import SyncExpert, expert_accuracy, lower_half, sync_loss
+from facekit.models.sync_expert import SyncExpert, bce, expert_accuracy, lower_half, sync_loss
 from facekit.train.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 
-StepFn = Callable[[dict[str, Tensor]], dict[str, Tensor]]
+StepFn = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
 
 
 def pick_device(name: str) -> torch.device:
@@ -44,8 +46,29 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> lis
     return [order[i : i + batch_size] for i in range(0, num_items - batch_size + 1, batch_size)]
 
 
-def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+def _to(batch: dict[str, Tensor], device: torch.device, channels_last: bool = False) -> dict[str, Tensor]:
+    def move(v: Tensor) -> Tensor:
+        v = v.to(device, non_blocking=True)
+        return v.contiguous(memory_format=torch.channels_last) if channels_last and v.dim() == 4 else v
+
+    return {k: move(v) for k, v in batch.items()}
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of a ``torchrun`` job, (0, 1) otherwise."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by ``torchrun`` (NCCL on GPUs, gloo on CPUs); True if distributed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_available() and dist.is_initialized()
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return True
 
 
 def run(
@@ -59,11 +82,21 @@ def run(
     progress: bool = True,
 ) -> dict:
     """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record."""
+    rank, world_size = world()
+    main_process = rank == 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.json")
+    if main_process:
+        cfg.save(run_dir / "config.json")
     t = cfg.train
+    if t.batch_size % world_size:
+        raise ValueError(f"train.batch_size={t.batch_size} must be divisible by the {world_size} processes")
     device = pick_device(t.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
+    cuda = device.type == "cuda"
     model.to(device)
+    if cuda:
+        model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=t.lr, betas=(0.5, 0.999))
     step, ckpt = 0, run_dir / "last.pt"
     if ckpt.is_file():
@@ -74,12 +107,17 @@ def run(
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         step = state["step"]
-    log = (run_dir / "log.jsonl").open("a")
+    net = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    log = (run_dir / "log.jsonl").open("a") if main_process else None
     per_epoch = len(epoch_batches(len(dataset), t.batch_size, t.seed, 0))
     if per_epoch == 0:
         raise ValueError(f"{len(dataset)} windows is less than one batch of {t.batch_size}; lower train.batch_size")
     bar = None
-    if progress:
+    if progress and main_process:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=t.steps, initial=step, desc=f"train {kind}", unit="step")
@@ -91,23 +129,31 @@ def run(
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
         batches = epoch_batches(len(dataset), t.batch_size, t.seed, epoch)[position:]
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=t.num_workers)
+        per_rank = t.batch_size // world_size  # each process takes its slice of the global batch
+        batches = [b[rank * per_rank : (rank + 1) * per_rank] for b in batches]
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=t.num_workers, pin_memory=cuda)
         for batch in loader:
-            out = step_fn(_to(batch, device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and t.amp):
+                out = step_fn(net, _to(batch, device, channels_last=cuda))
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             opt.step()
             step += 1
-            seen += t.batch_size
+            seen += t.batch_size // world_size
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}")
             if step % t.log_every == 0 or step == t.steps:
-                record = {"step": step, **{k: round(float(v.detach()), 6) for k, v in out.items()}}
-                record["windows_per_s"] = round(seen / (time.perf_counter() - start), 1)
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            if step % t.checkpoint_every == 0 or step == t.steps:
+                values = torch.stack([v.detach().float() for v in out.values()])
+                if world_size > 1:  # log the global batch's figures, not one process's slice
+                    dist.all_reduce(values)
+                    values /= world_size
+                record = {"step": step, **{k: round(float(v), 6) for k, v in zip(out, values, strict=True)}}
+                record["windows_per_s"] = round(world_size * seen / (time.perf_counter() - start), 1)
+                if log is not None:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+            if main_process and (step % t.checkpoint_every == 0 or step == t.steps):
                 state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
                 state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), **(extra_state or {}))
                 save_checkpoint(ckpt, state)
@@ -115,7 +161,10 @@ def run(
                 break
     if bar is not None:
         bar.close()
-    log.close()
+    if log is not None:
+        log.close()
+    if world_size > 1:
+        dist.barrier()
     return record
 
 
@@ -125,13 +174,15 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
     expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
     dataset = SyncDataset(data_root, cfg.data, "train", seed=cfg.train.seed)
 
-    def step_fn(b: dict[str, Tensor]) -> dict[str, Tensor]:
-        loss = sync_loss(expert, b["frames"], b["mel"], b["label"])
-        return {"loss": loss, "acc": expert_accuracy(expert, b["frames"], b["mel"], b["label"]).detach()}
+    def step_fn(net: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
+        prob = net(b["frames"], b["mel"]).float()
+        loss = bce(prob, b["label"])
+        return {"loss": loss, "acc": ((prob > 0.5).float() == b["label"]).float().mean().detach()}
 
     record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), progress=progress)
-    record["eval"] = evaluate_expert(expert, SyncDataset(data_root, cfg.data, "eval", seed=12345))
-    Path(run_dir, "eval.json").write_text(json.dumps(record["eval"], indent=2) + "\n")
+    if world()[0] == 0:
+        record["eval"] = evaluate_expert(expert, SyncDataset(data_root, cfg.data, "eval", seed=12345))
+        Path(run_dir, "eval.json").write_text(json.dumps(record["eval"], indent=2) + "\n")
     return record
 
 
@@ -172,14 +223,15 @@ def train_generator(
     t = cfg.train
     use_sync = expert is not None and t.sync_weight > 0 and cfg.data.num_frames == cfg.data.sync_frames
 
-    def step_fn(b: dict[str, Tensor]) -> dict[str, Tensor]:
+    def step_fn(net: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
         flat = flatten_windows(b)
-        out = model(flat)
-        l1 = (out["image"] - flat["target"]).abs().mean() * 2  # x2: only the lower half differs
+        out = net(flat)
+        image = out["image"].float()
+        l1 = (image - flat["target"]).abs().mean() * 2  # x2: only the lower half differs
         loss = t.l1_weight * l1 + t.aux_weight * out["aux_loss"]
         record = {"l1": l1.detach(), "aux": out["aux_loss"].detach()}
         if use_sync:
-            frames = lower_half(out["image"]).unflatten(0, b["target"].shape[:2])  # (B, 5, 3, S/2, S)
+            frames = lower_half(image).unflatten(0, b["target"].shape[:2])  # (B, 5, 3, S/2, S)
             ones = torch.ones(frames.shape[0], device=frames.device)
             sync = sync_loss(expert, frames, b["mel"][:, 0], ones)
             loss = loss + t.sync_weight * sync
