@@ -83,6 +83,7 @@ class TrainConfig:
     sync_weight: float = 0.03  # Wav2Lip's expert-loss weight; used when data.num_frames == data.sync_frames
     aux_weight: float = 0.1  # the contrastive baseline's InfoNCE term
     amp: bool = True  # bf16 autocast on CUDA (fp32 on CPU always)
+    max_minutes: float = 0.0  # wall-clock budget: stop (with a checkpoint) once exceeded; 0 = no limit
 
 
 @dataclass

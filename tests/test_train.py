@@ -92,3 +92,10 @@ def test_broken_checkpoints_are_clear_errors(tmp_path):
     torch.save({"hello": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a facekit checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_time_budget_stops_with_a_checkpoint(corpus, tiny_cfg, tmp_path):
+    cfg = _cfg(tiny_cfg, **{"train.steps": 10_000, "train.max_minutes": 0.0001})
+    train_generator(cfg, corpus, tmp_path / "run", progress=False)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert 1 <= state["step"] < 10_000

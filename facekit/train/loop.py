@@ -124,6 +124,7 @@ def run(
     record: dict = {}
     model.train()
     start, seen = time.perf_counter(), 0
+    over_budget = False
     while step < t.steps:
         epoch, position = divmod(step, per_epoch)
         if hasattr(dataset, "set_epoch"):
@@ -153,12 +154,21 @@ def run(
                 if log is not None:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-            if main_process and (step % t.checkpoint_every == 0 or step == t.steps):
+            over_budget = t.max_minutes > 0 and time.perf_counter() - start > 60 * t.max_minutes
+            if world_size > 1 and t.max_minutes > 0:  # every process stops at the same step
+                flag = torch.tensor(float(over_budget))
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                over_budget = bool(flag)
+            if main_process and (step % t.checkpoint_every == 0 or step == t.steps or over_budget):
                 state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
                 state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), **(extra_state or {}))
                 save_checkpoint(ckpt, state)
-            if step >= t.steps:
+            if step >= t.steps or over_budget:
                 break
+        if over_budget:
+            if bar is not None:
+                bar.write(f"train {kind}: stopped at step {step}: train.max_minutes={t.max_minutes} reached")
+            break
     if bar is not None:
         bar.close()
     if log is not None:
