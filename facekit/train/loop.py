@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,7 +121,10 @@ def run(
     if progress and main_process:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=t.steps, initial=step, desc=f"train {kind}", unit="step")
+        interactive = sys.stderr.isatty()
+        bar = tqdm(
+            total=t.steps, initial=step, desc=f"train {kind}", unit="step", mininterval=0.2 if interactive else 30
+        )
     record: dict = {}
     model.train()
     start, seen = time.perf_counter(), 0
