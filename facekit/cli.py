@@ -112,6 +112,51 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from facekit.metrics.lpips import LPIPSWeightsError, fetch_lpips_weights, verify_lpips_weights
+
+    try:
+        path = fetch_lpips_weights(args.cache, verbose=True)
+    except LPIPSWeightsError as exc:
+        print(f"facekit weights {args.what}: error: {exc}", file=sys.stderr)
+        return 2
+    info = verify_lpips_weights(path)
+    print(f"{path}\nsha256 {info['sha256']}\nsource {info['source']}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from facekit.data.grid import find_videos, prepare_grid
+    from facekit.data.prepare import prepare_folder
+
+    if args.kind == "grid":
+        aligns = args.aligns or args.videos
+        summary = prepare_grid(args.videos, args.out, aligns, args.image_size, args.workers, not args.quiet)
+    else:
+        videos = find_videos(args.videos, (".mp4", ".mpg", ".mpeg"))
+        aligns = {str(v): v.with_suffix(".align") for v in videos if v.with_suffix(".align").is_file()}
+        summary = prepare_folder(videos, args.out, args.image_size, aligns, args.workers, not args.quiet)
+    print(json.dumps(summary, indent=2))
+    print(
+        f"\nprepared {summary['prepared']} clips ({summary['new']} new, {summary['resumed']} from an earlier run), "
+        f"skipped {len(summary['skipped'])}, {len(summary['warnings'])} with warnings; "
+        f"{summary['seconds_per_clip'] or '-'} s per clip -> {args.out}/manifest.json"
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from facekit.evaluation import evaluate_generator
+
+    result = evaluate_generator(args.checkpoint, args.data, args.expert, args.split, args.max_clips)
+    result["command"] = " ".join(["facekit", *args.argv])
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({"clips": result["clips"], "summary": result["summary"]}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facekit", description="Multimodal lip-sync face generation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +184,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("weights", help="fetch pretrained weights once into the cache (lpips: the AlexNet backbone)")
+    p.add_argument("what", choices=["lpips"])
+    p.add_argument("--cache", help="cache folder (default $FACEKIT_CACHE or ~/.cache/facekit)")
+    p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("prepare", help="real video -> prepared clips (needs the faces extra: dlib)")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    for kind, text in (
+        ("grid", "GRID corpus: a folder of videos + a folder of .align files matched by name"),
+        ("folder", "any folder of *.mp4 / *.mpg (LRS2-style); transcripts <stem>.align beside them are optional"),
+    ):
+        q = kinds.add_parser(kind, help=text)
+        q.add_argument("--videos", required=True, help="folder of videos (searched recursively)")
+        if kind == "grid":
+            q.add_argument("--aligns", help="folder of .align files (searched recursively; default: --videos)")
+        q.add_argument("--out", required=True, help="output folder: clips/, manifest.json, summary.json")
+        q.add_argument("--image-size", type=int, default=96, help="face crop side: 96 (default), 128 or 256")
+        q.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+        q.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("eval", help="score a generator checkpoint on a prepared split, beside trivial baselines")
+    p.add_argument("--checkpoint", required=True, help="generator checkpoint (last.pt of a run)")
+    p.add_argument("--data", required=True, help="prepared clips")
+    p.add_argument("--expert", help="sync-expert checkpoint for LSE-D / LSE-C / offset")
+    p.add_argument("--split", default="eval", choices=["train", "eval", "all"])
+    p.add_argument("--max-clips", type=int, help="score only the first N clips of the split")
+    p.add_argument("--out", help="write the full JSON (per clip + summary) here")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("config", help="print the resolved config as JSON")
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_config)
@@ -148,14 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from facekit.data.audio import AudioError
     from facekit.data.clips import ClipFormatError
+    from facekit.data.face import FaceError
     from facekit.data.text import TextError
     from facekit.data.video import VideoError
     from facekit.train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except (ConfigError, ClipFormatError, AudioError, TextError, VideoError, CheckpointError) as exc:
+    except (ConfigError, ClipFormatError, AudioError, TextError, VideoError, CheckpointError, FaceError) as exc:
         print(f"facekit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -141,7 +141,7 @@ class FaceDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         frames = slice(t, t + k)
         target = _images(clip.frames[frames])
-        masked = target.clone()
+        masked = _images(clip.frames[frames])  # numpy-made copy: see _images
         masked[..., target.shape[-2] // 2 :, :] = 0.0
         far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
         reference = _images(clip.frames[rng.choice(far, size=k)])

@@ -1,4 +1,8 @@
-"""Metrics: image quality (SSIM, PSNR, LPIPS) of generated frames against ground truth."""
+"""Metrics: image quality (SSIM, PSNR, LPIPS) against ground truth, and lip sync (LSE-D, LSE-C, AV offset).
+
+The sync metrics live in ``facekit.metrics.sync`` (facekit's expert) and ``facekit.metrics.syncnet_official`` (the
+field's pretrained SyncNet, when a user supplies its weights); import them from there.
+"""
 
 from facekit.metrics.image import LPIPS, PSNR, SSIM, mouth_region, psnr, ssim, ssim_map
 from facekit.metrics.lpips import (

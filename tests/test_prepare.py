@@ -1,0 +1,291 @@
+"""Real-video preparation: alignment and sketch maths (always); GRID clips end to end (dlib + ../shared/data/grid)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facekit.data import crop, face
+from facekit.data.clips import ClipFormatError, load_clip, read_manifest
+from facekit.data.grid import identity, match_aligns, sentence_code
+from facekit.data.prepare import ClipSkipped, PrepareOptions, decode, fill_missing, make_jobs, prepare_clip
+from facekit.data.text import WordSpan, read_align
+
+needs_dlib = pytest.mark.skipif(
+    not face.available(), reason=f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}"
+)
+
+
+def template_landmarks(num_frames: int, size: int = 96, gap: float = 1.0) -> np.ndarray:
+    """(T, 68, 2) landmarks whose reference points sit exactly on the crop template; lips ``gap`` px apart."""
+    lm = np.zeros((num_frames, 68, 2), np.float32)
+    eye_l, eye_r, mouth = (np.array([z.real, z.imag]) for z in crop.template(size))
+    lm[:, 36:42], lm[:, 42:48] = eye_l, eye_r
+    outer = np.pi - np.linspace(0, 2 * np.pi, 12, endpoint=False)  # 48 = left corner, 54 = right corner
+    lm[:, 48:60] = mouth + np.stack([12 * np.cos(outer), -(4 + gap / 2) * np.sin(outer)], -1)
+    inner = np.pi - np.linspace(0, 2 * np.pi, 8, endpoint=False)  # 60 = left corner, 64 = right corner
+    lm[:, 60:68] = mouth + np.stack([9 * np.cos(inner), -(gap / 2) * np.sin(inner)], -1)
+    return lm
+
+
+def similarity(points: np.ndarray, scale: float, angle: float, shift: complex) -> np.ndarray:
+    z = points[..., 0] + 1j * points[..., 1]
+    z = scale * np.exp(1j * angle) * z + shift
+    return np.stack([z.real, z.imag], -1)
+
+
+# ---- maths that needs neither dlib nor GRID ----
+
+
+def test_fill_missing_interpolates_short_gaps() -> None:
+    lm = np.arange(20, dtype=np.float32)[:, None, None] * np.ones((20, 68, 2), np.float32)
+    found = np.ones(20, bool)
+    found[[0, 5, 6, 7]] = False
+    truth = lm.copy()
+    lm[~found] = np.nan
+    runs = fill_missing(lm, found, max_gap=5, max_missing=0.2)
+    assert runs == [[0, 0], [5, 7]]
+    np.testing.assert_allclose(lm[5:8], truth[5:8])  # linear inside the clip
+    np.testing.assert_allclose(lm[0], truth[1])  # the nearest frame at an edge
+
+
+@pytest.mark.parametrize(
+    ("missing", "reason"),
+    [
+        (range(10, 16), "frames 10-15 \\(6 in a row"),
+        ([1, 2, 5, 6, 9, 10, 13, 14, 17], "9 of 40 frames"),
+        (range(40), "any"),
+    ],
+)
+def test_fill_missing_refuses(missing, reason) -> None:
+    found = np.ones(40, bool)
+    found[list(missing)] = False
+    with pytest.raises(ClipSkipped, match=reason):
+        fill_missing(np.zeros((40, 68, 2), np.float32), found, max_gap=5, max_missing=0.2)
+
+
+def test_fit_similarity_recovers_the_transform() -> None:
+    lm = template_landmarks(4)
+    video = similarity(lm, 1.9, 0.1, 40 + 30j)
+    alpha, beta = crop.fit_similarity(video, 96)
+    np.testing.assert_allclose(alpha, 1.9 * np.exp(0.1j), rtol=1e-5)
+    np.testing.assert_allclose(crop.to_crop(video, alpha, beta), lm, atol=1e-3)
+
+
+def test_smoothing_removes_jitter_and_keeps_motion() -> None:
+    rng = np.random.default_rng(0)
+    n = 75
+    lm = template_landmarks(n)
+    drift = np.linspace(0, 10, n)  # a slow head movement of 10 px
+    video = np.stack([similarity(lm[t], 2.0, 0.0, 50 + 40j + drift[t]) for t in range(n)])
+    noisy = video + rng.normal(0, 1.0, video.shape)  # detector jitter, 1 px
+    raw = crop.fit_similarity(noisy, 96)
+    smooth = crop.smooth_similarity(*raw, 96, window=7)
+    eyes = [crop.reference_points(crop.to_crop(video, *ab))[:, :2].mean(-1) for ab in (raw, smooth)]
+    step_raw, step_smooth = (np.abs(np.diff(e)).mean() for e in eyes)
+    assert step_smooth < 0.5 * step_raw
+    assert np.abs(eyes[1] - eyes[1].mean()).max() < 1.0  # the drift is followed, not smeared
+
+
+def test_warp_identity_copies_pixels() -> None:
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (3, 40, 50, 3), dtype=np.uint8)
+    out = crop.warp_frames(frames, np.ones(3, complex), np.full(3, 5 + 7j), 32)
+    np.testing.assert_array_equal(out, frames[:, 7:39, 5:37])
+
+
+def test_mouth_sketch_is_dark_only_when_open() -> None:
+    lm = np.concatenate([template_landmarks(1, gap=0.5), template_landmarks(1, gap=10)])
+    sketch = crop.mouth_sketch(lm, 48, eye_distance=24.0)
+    assert sketch.shape == (2, 48, 48, 3) and sketch.dtype == np.uint8
+    dark = (sketch.mean(-1) < 80).sum((1, 2))
+    assert dark[1] > dark[0] + 20
+    assert sketch[:, 0, 0].min() == 255  # white background in the corner
+
+
+def test_grid_names_and_alignment_matching(tmp_path) -> None:
+    videos = [
+        tmp_path / "v/s1/video/bbaf2n.mpg",
+        tmp_path / "v/s2/bbaf2n.mpg",
+        tmp_path / "v/multi/id2_vcd_swwp2s.mpg",
+        tmp_path / "v/multi/lbax4n.mpg",  # another speaker's take of a sentence whose s1 alignment exists
+    ]
+    aligns = ["a/s1/bbaf2n.align", "a/s2/bbaf2n.align", "a/swwp2s.align", "a/s1/align/lbax4n.align"]
+    for path in [*videos, *(tmp_path / a for a in aligns)]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    assert [identity(v) for v in videos] == ["s1", "s2", "id2_vcd_swwp2s", "lbax4n"]
+    assert sentence_code(videos[2]) == "swwp2s"
+    matches = match_aligns(videos, tmp_path / "a")
+    assert matches[str(videos[0])] == tmp_path / "a/s1/bbaf2n.align"
+    assert matches[str(videos[1])] == tmp_path / "a/s2/bbaf2n.align"
+    assert matches[str(videos[2])] == tmp_path / "a/swwp2s.align"
+    assert matches[str(videos[3])] is None
+    jobs = make_jobs(videos, identities={str(v): identity(v) for v in videos})
+    assert [j.clip_id for j in jobs] == ["s1_bbaf2n", "s2_bbaf2n", "id2_vcd_swwp2s", "lbax4n"]
+    with pytest.raises(ClipFormatError, match="two videos give clip id"):
+        make_jobs([tmp_path / "x/a.mp4", tmp_path / "x/a.mpg"])
+
+
+def test_missing_dlib_names_the_extra(monkeypatch) -> None:
+    face._models.cache_clear()
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
+    try:
+        with pytest.raises(face.FaceError, match=r"pip install -e \"\.\[faces\]\""):
+            face.FaceLandmarker()
+    finally:
+        face._models.cache_clear()
+
+
+# ---- real GRID clips (dlib + ../shared/data/grid) ----
+
+GOOD = ["bbaf2n", "lrae3s", "sgib8n"]
+
+
+@pytest.fixture(scope="module")
+def prepared(grid, tmp_path_factory) -> tuple[Path, dict, Path]:
+    """3 good GRID clips + a garbage file + a truncated copy, prepared through the CLI."""
+    if not face.available():
+        pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
+    from facekit.cli import main
+
+    tmp = tmp_path_factory.mktemp("grid")
+    folder = tmp / "videos" / "s1" / "video"
+    folder.mkdir(parents=True)
+    for name in GOOD:
+        (folder / f"{name}.mpg").symlink_to(grid / "s1" / "video" / f"{name}.mpg")
+    (folder / "garbage.mpg").write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, np.uint8).tobytes())
+    data = (grid / "s1" / "video" / "bbaf5a.mpg").read_bytes()
+    (folder / "cut.mpg").write_bytes(data[: len(data) // 2])
+    out = tmp / "out"
+    argv = ["prepare", "grid", "--videos", str(tmp / "videos"), "--aligns", str(grid / "s1"), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    return out, json.loads((out / "summary.json").read_text()), tmp / "videos"
+
+
+@pytest.fixture(scope="module")
+def decoded(grid):
+    if not face.available():
+        pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
+    frames, fps, audio, _ = decode(grid / "s1" / "video" / "bbaf2n.mpg")
+    return frames, fps, audio, read_align(grid / "s1" / "align" / "bbaf2n.align")
+
+
+def test_grid_clips_prepare(prepared) -> None:
+    out, summary, _ = prepared
+    settings, infos = read_manifest(out)
+    assert settings["source"] == "grid" and settings["image_size"] == 96 and settings["mouth_size"] == 48
+    assert sorted(i.id for i in infos) == [f"s1_{n}" for n in GOOD]
+    for info in infos:
+        clip = load_clip(out, info)
+        assert info.identity == "s1" and info.modalities == ["text", "audio", "mouth"]
+        assert clip.frames.shape[1:] == (96, 96, 3) and clip.frames.shape[0] in (74, 75)
+        assert clip.mouth.shape == (info.num_frames, 48, 48, 3)
+        assert len(clip.audio) == info.num_frames * 640 and clip.mel.shape == (80, 1 + len(clip.audio) // 200)
+        assert (clip.landmarks > 0).all() and (clip.landmarks < 96).all()
+        eyes = clip.landmarks[:, 36:48, 1].mean()
+        mouth = clip.landmarks[:, 48:68, 1].mean()
+        assert eyes < 48 < clip.landmarks[:, 48:68, 1].min() and 60 < mouth < 80
+        assert (clip.phonemes > 1).sum() > 10  # speech phonemes, not only silence
+        assert info.extra["split_key"] == info.id.removeprefix("s1_")
+        assert info.extra["sentence"] == " ".join(w for *_, w in info.extra["words"] if w != "sil")
+    assert summary["prepared"] == 3 and summary["new"] == 3
+
+
+def test_crop_is_stable(prepared) -> None:
+    """GRID speakers sit still: after smoothing, the eye centres in the crop move well under a pixel."""
+    out, _, _ = prepared
+    for info in read_manifest(out)[1]:
+        lm = load_clip(out, info).landmarks
+        eyes = (lm[:, 36:42].mean(1) + lm[:, 42:48].mean(1)) / 2
+        nose = lm[:, 27:31].mean(1)
+        assert eyes.std(0).max() < 0.5, info.id
+        assert np.linalg.norm(np.diff(nose, axis=0), axis=1).mean() < 0.5, info.id
+
+
+def test_bad_videos_are_skipped_and_named(prepared) -> None:
+    _, summary, videos = prepared
+    skipped = {Path(k).name: v for k, v in summary["skipped"].items()}
+    assert set(skipped) == {"garbage.mpg", "cut.mpg"}
+    assert "cannot decode" in skipped["garbage.mpg"]
+    assert "truncated" in skipped["cut.mpg"]
+
+
+def test_rerun_prepares_nothing_new(prepared) -> None:
+    from facekit.data.grid import prepare_grid
+
+    out, _, videos = prepared
+    before = {p: p.stat().st_mtime_ns for p in (out / "clips").rglob("*.npy")}
+    summary = prepare_grid(videos, out, progress=False)  # no aligns given: finished clips are kept as they are
+    assert summary["new"] == 0 and summary["resumed"] == 3 and summary["prepared"] == 3
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "clips").rglob("*.npy")}
+    with pytest.raises(ClipFormatError, match="other settings"):
+        prepare_grid(videos, out, image_size=128, progress=False)
+
+
+@pytest.mark.parametrize("first", [10, 11])  # 10: a key frame is faceless; 11-13: caught by the change check
+def test_short_faceless_run_is_interpolated(decoded, first) -> None:
+    frames, fps, audio, words = decoded
+    frames = frames.copy()
+    frames[first : first + 3] = 128
+    clip = prepare_clip(frames, fps, audio, "grey3", "s1", words)
+    assert clip.info.extra["face_missing"] == [[first, first + 2]]
+    assert any(f"frames {first}-{first + 2}" in w for w in clip.info.extra["warnings"])
+    lm = clip.landmarks
+    mid = first + 1
+    assert np.abs(lm[mid] - (lm[mid - 2] + lm[mid + 2]) / 2).max() < 1.5  # linear between the neighbours
+
+
+def test_long_faceless_run_drops_the_clip(decoded) -> None:
+    frames, fps, audio, words = decoded
+    frames = frames.copy()
+    frames[20:60] = 128
+    with pytest.raises(ClipSkipped, match="no face in frames 20-"):
+        prepare_clip(frames, fps, audio, "grey40", "s1", words)
+
+
+@pytest.mark.parametrize(("seconds", "what"), [(2.5, "padded"), (3.6, "trimmed")])
+def test_audio_length_is_conformed_with_a_warning(decoded, seconds, what) -> None:
+    frames, fps, audio, words = decoded
+    audio = np.resize(audio, int(seconds * 16000))
+    clip = prepare_clip(frames, fps, audio, "audio", "s1", words)
+    assert len(clip.audio) == len(frames) * 640
+    assert any(what in w for w in clip.info.extra["warnings"])
+
+
+def test_transcript_past_the_audio_is_skipped(decoded) -> None:
+    frames, fps, audio, _ = decoded
+    words = [WordSpan(0.0, 1.0, "sil"), WordSpan(1.0, 4.2, "bin")]
+    with pytest.raises(ClipSkipped, match="transcript ends at 4.20 s but the audio lasts 2.98 s"):
+        prepare_clip(frames, fps, audio, "late", "s1", words)
+
+
+def test_without_transcript_and_at_128(decoded) -> None:
+    frames, fps, audio, _ = decoded
+    clip = prepare_clip(frames[:30], fps, audio[: 30 * 640], "notext", "x", None, PrepareOptions(image_size=128))
+    assert clip.info.modalities == ["audio", "mouth"] and clip.phonemes is None
+    assert clip.frames.shape == (30, 128, 128, 3) and clip.mouth.shape == (30, 64, 64, 3)
+    assert 64 < clip.landmarks[:, 48:68, 1].mean() < 110
+
+
+@needs_dlib
+def test_detection_falls_back_and_reports_no_face() -> None:
+    assert face.detect_face(np.full((288, 360, 3), 128, np.uint8)) is None
+
+
+def test_cli_prepare_folder(grid, tmp_path) -> None:
+    if not face.available():
+        pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
+    from facekit.cli import main
+
+    shutil.copy(grid / "multi" / "id2_vcd_swwp2s.mpg", tmp_path / "id2_vcd_swwp2s.mpg")
+    shutil.copy(grid / "multi" / "swwp2s.align", tmp_path / "id2_vcd_swwp2s.align")
+    assert main(["prepare", "folder", "--videos", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    settings, infos = read_manifest(tmp_path / "out")
+    assert settings["source"] == "folder" and [i.modalities for i in infos] == [["text", "audio", "mouth"]]
+    assert infos[0].extra["sentence"] == "set white with p two soon"
