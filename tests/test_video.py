@@ -50,3 +50,12 @@ def test_audio_only_file_has_no_video(tmp_path):
             c.mux(p)
     with pytest.raises(VideoError, match="no video stream"):
         read_video(path)
+
+
+def test_audio_is_not_delayed_by_the_encoder(tmp_path):
+    """AAC's priming samples must not shift the speech against the picture (a lip-sync kit's worst bug)."""
+    click = np.zeros(32000, np.float32)
+    click[8000:8080] = 0.9
+    path = write_video(tmp_path / "c.mp4", np.zeros((50, 16, 16, 3), np.uint8), fps=25, audio=click)
+    back = load_audio(path)
+    assert abs(int(np.argmax(np.abs(back))) - 8040) < 160, "audio shifted by more than 10 ms"

@@ -55,6 +55,10 @@ def write_video(
             samples = np.clip(np.asarray(audio, np.float32), -1, 1)[None, :]
             aframe = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
             aframe.sample_rate = sample_rate
+            # an explicit pts lets the encoder mark its 1024 priming samples (negative pts -> an mp4 edit list), so
+            # readers drop them; without it the audio came back ~1.6 video frames late
+            aframe.pts = 0
+            aframe.time_base = Fraction(1, sample_rate)
             for packet in astream.encode(aframe):
                 container.mux(packet)
             for packet in astream.encode():
