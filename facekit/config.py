@@ -48,7 +48,8 @@ class DataConfig:
     num_frames: int = 1  # consecutive target frames per generator window
     sync_frames: int = 5  # frames per sync-expert window (0.2 s at 25 fps)
     reference_min_gap: int = 5  # the reference frame is at least this many frames from the target
-    eval_fraction: float = 0.2  # share of identities held out for evaluation
+    eval_fraction: float = 0.2  # share of identities (or sentences) held out for evaluation
+    split_by: str = "identity"  # identity (unseen faces) | sentence (unseen sentences: a single-speaker set, GRID s1)
     split_seed: int = 0
 
 
@@ -66,6 +67,7 @@ class ModelConfig:
     feature_dim: int = 128  # width of every data feature and mouth-shape feature
     base_channels: int = 32
     variant: str = "residual"  # residual (claim 12) | cascade (claims 13-15) | contrastive (baseline, [0017])
+    expert_loss: str = "bce"  # sync expert objective: bce (Wav2Lip's pairs) | infonce (in-batch negatives)
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
 
 
@@ -274,6 +276,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.image_size={cfg.data.image_size}: use a multiple of 16, at least 32")
     if cfg.data.phoneme_window % 2 == 0:
         raise ConfigError(f"data.phoneme_window={cfg.data.phoneme_window} must be odd")
+    if cfg.model.expert_loss not in ("bce", "infonce"):
+        raise ConfigError(f"model.expert_loss={cfg.model.expert_loss!r}: use bce or infonce")
+    if cfg.data.split_by not in ("identity", "sentence"):
+        raise ConfigError(f"data.split_by={cfg.data.split_by!r}: use identity or sentence")
     if not 0.0 < cfg.data.eval_fraction < 1.0:
         raise ConfigError(f"data.eval_fraction={cfg.data.eval_fraction} must be in (0, 1)")
     if cfg.synth.seconds < 1.0:

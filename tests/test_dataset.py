@@ -116,3 +116,11 @@ def test_not_a_dataset_names_the_fix(tmp_path, tiny_cfg):
 
     with pytest.raises(ClipFormatError, match="facekit synth"):
         FaceDataset(tmp_path, tiny_cfg.data)
+
+
+def test_split_by_sentence_keeps_sentences_apart(corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.split_by=sentence", "data.eval_fraction=0.3"]).data
+    _, infos = read_manifest(corpus)
+    train = {i.extra["sentence"] for i in select_split(infos, "train", cfg)}
+    held = {i.extra["sentence"] for i in select_split(infos, "eval", cfg)}
+    assert train and held and not train & held

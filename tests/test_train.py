@@ -99,3 +99,27 @@ def test_time_budget_stops_with_a_checkpoint(corpus, tiny_cfg, tmp_path):
     train_generator(cfg, corpus, tmp_path / "run", progress=False)
     state = load_checkpoint(tmp_path / "run" / "last.pt")
     assert 1 <= state["step"] < 10_000
+
+
+def test_infonce_expert_trains_and_reports_auc(corpus, tiny_cfg, tmp_path):
+    cfg = _cfg(tiny_cfg, **{"train.steps": 4, "model.expert_loss": "infonce"})
+    record = train_expert(cfg, corpus, tmp_path / "expert", progress=False)
+    assert 0.0 <= record["eval"]["auc"] <= 1.0
+    assert all(0.0 <= r["acc"] <= 1.0 for r in _log(tmp_path / "expert"))
+
+
+def test_evaluate_expert_auc_closed_form():
+    from facekit.train.loop import evaluate_expert
+
+    class Fixed(torch.nn.Module):  # scores = the label itself -> perfect ranking
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, frames, mel):
+            return frames.flatten(1)[:, 0].clamp(0.01, 0.99)
+
+    data = [{"frames": torch.full((2,), float(i % 2)), "mel": torch.zeros(1), "label": torch.tensor(float(i % 2))}
+            for i in range(10)]  # fmt: skip
+    out = evaluate_expert(Fixed(), data, batch_size=4)
+    assert out["auc"] == 1.0 and out["accuracy"] == 1.0 and out["windows"] == 10

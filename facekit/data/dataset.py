@@ -45,15 +45,29 @@ def split_keys(keys: Sequence[str], eval_fraction: float, seed: int = 0) -> tupl
     return [k for k in unique if k not in held], [k for k in unique if k in held]
 
 
+def split_key(info: ClipInfo, by: str) -> str:
+    """What a clip is split by: its identity (unseen faces) or its sentence (unseen sentences, e.g. GRID's s1)."""
+    if by == "identity":
+        return info.identity
+    if by == "sentence":
+        key = info.extra.get("split_key") or info.extra.get("sentence")
+        if not key:
+            raise ValueError(f"clip {info.id} has no sentence to split by; use data.split_by=identity")
+        return str(key)
+    raise ValueError(f"data.split_by={by!r}: use identity or sentence")
+
+
 def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig) -> list[ClipInfo]:
-    """The clips of ``split`` ("train", "eval" or "all"); held-out identities never appear in "train"."""
+    """The clips of ``split`` ("train", "eval" or "all"); a held-out key (identity or sentence, ``data.split_by``)
+    never appears in "train"."""
     if split == "all":
         return list(infos)
-    train, held = split_keys([i.identity for i in infos], cfg.eval_fraction, cfg.split_seed)
-    keep = set(train if split == "train" else held) if split in ("train", "eval") else None
-    if keep is None:
+    if split not in ("train", "eval"):
         raise ValueError(f"unknown split {split!r}; use train, eval or all")
-    return [i for i in infos if i.identity in keep]
+    keys = [split_key(i, cfg.split_by) for i in infos]
+    train, held = split_keys(keys, cfg.eval_fraction, cfg.split_seed)
+    keep = set(train if split == "train" else held)
+    return [i for i, k in zip(infos, keys, strict=True) if k in keep]
 
 
 class _Clips:
@@ -174,11 +188,13 @@ class SyncDataset(Dataset):
         seed: int = 0,
         in_memory: bool = True,
         min_offset: int = 3,
+        negatives: bool = True,
     ) -> None:
         self.cfg = cfg
         self.seed = seed
         self.epoch = 0
         self.min_offset = min_offset
+        self.negatives = negatives  # False: every pair in sync (InfoNCE takes its negatives from the batch)
         self.data = _Clips(root, split, cfg, in_memory)
         k = cfg.sync_frames
         self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
@@ -194,7 +210,7 @@ class SyncDataset(Dataset):
         clip = self.data.clips[c]
         k, n = self.cfg.sync_frames, clip.info.num_frames
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        in_sync = bool(rng.random() < 0.5)
+        in_sync = not self.negatives or bool(rng.random() < 0.5)
         audio_t = t
         if not in_sync:
             choices = [j for j in range(n - k + 1) if abs(j - t) >= self.min_offset]

@@ -41,9 +41,24 @@ class SyncExpert(nn.Module):
         """(N, 1, 80, 16) log-mel windows -> unit embeddings (N, E)."""
         return F.normalize(self.audio(mel / 4), dim=1)
 
-    def forward(self, frames: Tensor, mel: Tensor) -> Tensor:
-        """Sync probability in [0, 1]: the cosine similarity of the two non-negative (ReLU) unit embeddings."""
-        return (self.embed_face(frames) * self.embed_audio(mel)).sum(dim=1).clamp(1e-6, 1 - 1e-6)
+    def forward(self, frames: Tensor, mel: Tensor, embeddings: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Sync probability in [0, 1]: the cosine similarity of the two non-negative (ReLU) unit embeddings.
+
+        With ``embeddings`` the two (N, E) embeddings are returned instead (for the InfoNCE objective)."""
+        face, audio = self.embed_face(frames), self.embed_audio(mel)
+        if embeddings:
+            return face, audio
+        return (face * audio).sum(dim=1).clamp(1e-6, 1 - 1e-6)
+
+
+def info_nce_sync(face: Tensor, audio: Tensor, temperature: float = 0.07) -> tuple[Tensor, Tensor]:
+    """Contrastive sync objective: each window's own audio against every other window's in the batch.
+
+    Returns (loss, top-1 accuracy of finding the own audio)."""
+    logits = face.float() @ audio.float().T / temperature
+    labels = torch.arange(face.shape[0], device=face.device)
+    loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    return loss, (logits.argmax(dim=1) == labels).float().mean()
 
 
 def bce(prob: Tensor, label: Tensor) -> Tensor:

@@ -26,7 +26,7 @@ from facekit.config import Config
 from facekit.data.dataset import FaceDataset, SyncDataset
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
-from facekit.models.sync_expert import SyncExpert, bce, expert_accuracy, lower_half, sync_loss
+from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync, lower_half, sync_loss
 from facekit.train.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 
 StepFn = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
@@ -183,12 +183,19 @@ def run(
 
 
 def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progress: bool = True) -> dict:
-    """Train the sync expert on ``data_root``'s train split; evaluates on the held-out split at the end."""
+    """Train the sync expert on ``data_root``'s train split; evaluates on the held-out split at the end.
+
+    ``model.expert_loss``: ``bce`` -- Wav2Lip's in-sync / off-sync pairs (off-sync audio from the same clip) and a BCE
+    on the cosine similarity; ``infonce`` -- in-sync windows only, every other window of the batch a negative."""
     torch.manual_seed(cfg.train.seed)
     expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
-    dataset = SyncDataset(data_root, cfg.data, "train", seed=cfg.train.seed)
+    contrastive = cfg.model.expert_loss == "infonce"
+    dataset = SyncDataset(data_root, cfg.data, "train", seed=cfg.train.seed, negatives=not contrastive)
 
     def step_fn(net: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
+        if contrastive:
+            loss, acc = info_nce_sync(*net(b["frames"], b["mel"], embeddings=True))
+            return {"loss": loss, "acc": acc.detach()}
         prob = net(b["frames"], b["mel"]).float()
         loss = bce(prob, b["label"])
         return {"loss": loss, "acc": ((prob > 0.5).float() == b["label"]).float().mean().detach()}
@@ -202,19 +209,29 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
 
 @torch.no_grad()
 def evaluate_expert(expert: SyncExpert, dataset: SyncDataset, batch_size: int = 64) -> dict:
-    """Mean BCE loss and in-sync/off-sync accuracy over a whole (held-out) sync dataset."""
+    """On a (held-out) sync dataset of in-sync / off-sync pairs: mean BCE of the sync probability, accuracy at 0.5,
+    and the threshold-free AUC (the chance that an in-sync pair scores above an off-sync one)."""
     was = expert.training
     expert.eval()
     device = next(expert.parameters()).device
-    total, loss, correct = 0, 0.0, 0.0
+    probs, labels = [], []
     for b in DataLoader(dataset, batch_size=batch_size):
         b = _to(b, device)
-        n = b["label"].shape[0]
-        loss += float(sync_loss(expert, b["frames"], b["mel"], b["label"])) * n
-        correct += float(expert_accuracy(expert, b["frames"], b["mel"], b["label"])) * n
-        total += n
+        probs.append(expert(b["frames"], b["mel"]).float().cpu())
+        labels.append(b["label"].cpu())
     expert.train(was)
-    return {"loss": loss / total, "accuracy": correct / total, "windows": total, "plateau_ln2": math.log(2)}
+    p, y = torch.cat(probs), torch.cat(labels)
+    ranks = torch.empty_like(p)
+    ranks[p.argsort()] = torch.arange(1, len(p) + 1, dtype=p.dtype)
+    n_pos, n_neg = float(y.sum()), float((1 - y).sum())
+    auc = (float(ranks[y == 1].sum()) - n_pos * (n_pos + 1) / 2) / max(1.0, n_pos * n_neg)
+    return {
+        "loss": float(bce(p, y)),
+        "accuracy": float(((p > 0.5).float() == y).float().mean()),
+        "auc": auc,
+        "windows": len(p),
+        "plateau_ln2": math.log(2),
+    }
 
 
 def load_expert(path: str | Path, device: torch.device | str = "cpu") -> SyncExpert:
