@@ -323,3 +323,37 @@ def test_official_pipeline_on_a_short_clip(official):
     result = sync_scores(video_emb, audio_emb)
     assert result.offsets.shape == (31,) and result.mdist.shape == (31,)
     assert np.isfinite([result.lse_d, result.lse_c]).all() and -15 <= result.offset <= 15
+
+
+def test_shift_audio_moves_content_by_whole_frames():
+    from facekit.metrics.sync import shift_audio
+
+    wav = np.zeros(16000, np.float32)
+    wav[3200] = 1.0
+    assert np.argmax(shift_audio(wav, 2)) == 3200 + 1280
+    assert np.argmax(shift_audio(wav, -3)) == 3200 - 1920
+    assert len(shift_audio(wav, 40)) == len(wav) and shift_audio(wav, 40).max() == 0.0
+
+
+def test_offset_recovery_with_a_mocked_expert():
+    """An 'expert' whose embeddings are the window's own signal recovers every shift exactly."""
+    from facekit.metrics.sync import SyncEvaluator, offset_recovery
+    from facekit.models.sync_expert import SyncExpert
+
+    class Energy(SyncExpert):
+        # video: the frame brightness pattern; audio: the loudness pattern of the same 5 frames
+        def embed_face(self, frames):
+            v = frames.mean(dim=(2, 3, 4))
+            return torch.nn.functional.normalize(v - v.mean(dim=1, keepdim=True), dim=1)
+
+        def embed_audio(self, mel):
+            cols = torch.tensor([2, 5, 8, 11, 14])  # the mel columns at the centres of frames t .. t+4
+            e = mel[:, 0, :, :].mean(dim=1)[:, cols]
+            return torch.nn.functional.normalize(e - e.mean(dim=1, keepdim=True), dim=1)
+
+    rng = np.random.default_rng(0)
+    loud = rng.random(60) > 0.5  # per-frame on/off pattern
+    wav = np.concatenate([rng.standard_normal(640) * (0.5 if on else 0.001) for on in loud]).astype(np.float32)
+    frames = np.repeat(loud[:, None, None, None], 1, 0) * np.ones((60, 16, 16, 3), np.float32)
+    found = offset_recovery(SyncEvaluator(Energy(5, 4)), frames, wav, range(-3, 4))
+    assert found == {k: k for k in range(-3, 4)}

@@ -187,7 +187,10 @@ class SyncEvaluator:
 
 def _as_images(frames: np.ndarray | Tensor) -> Tensor:
     """uint8 (T, H, W, 3) / (T, 3, H, W) or float in [0, 1] of either layout -> float (T, 3, H, W) in [0, 1]."""
-    x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, Tensor) else frames)
+    if not isinstance(frames, Tensor):
+        frames = np.asarray(frames)
+        frames = frames if frames.flags.writeable else frames.copy()  # memory-mapped clips are read-only
+    x = torch.as_tensor(frames)
     if x.ndim != 4 or 3 not in (x.shape[1], x.shape[-1]):
         raise ValueError(f"frames must be (T, H, W, 3) or (T, 3, H, W), got {tuple(x.shape)}")
     if x.shape[-1] == 3 and x.shape[1] != 3:
@@ -259,3 +262,34 @@ def evaluate_sync(
     if not isinstance(expert, SyncEvaluator):
         expert = SyncEvaluator(expert, device, max_offset=max_offset)
     return expert.evaluate(frames, wav_or_mel, fps)
+
+
+def shift_audio(wav: np.ndarray, frames: int, fps: float = FPS, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Delay (``frames`` > 0) or advance (< 0) ``wav`` by whole video frames, zero-filled, same length."""
+    n = int(round(frames * sample_rate / fps))
+    out = np.zeros_like(wav)
+    if n >= 0:
+        out[n:] = wav[: len(wav) - n] if n < len(wav) else out[n:]
+    else:
+        out[:n] = wav[-n:]
+    return out
+
+
+@torch.no_grad()
+def offset_recovery(
+    evaluator: SyncEvaluator, frames: np.ndarray | Tensor, wav: np.ndarray, shifts: range = range(-6, 7)
+) -> dict[int, int]:
+    """The offset the SyncNet protocol finds when the clip's audio is shifted by k frames, for every k in ``shifts``.
+
+    A sound expert returns k for every k (0 for the untouched clip). Video embeddings are computed once; the audio is
+    shifted in samples, so the mel of every shift is recomputed exactly.
+    """
+    video, _ = evaluator.embeddings(frames, melspectrogram(wav), None)
+    device = next(evaluator.model.parameters()).device
+    found = {}
+    for k in shifts:
+        mel = melspectrogram(shift_audio(wav, k, evaluator.fps))
+        mels = torch.from_numpy(mel_windows(mel, video.shape[0], evaluator.fps))[:, None]
+        audio = evaluator.model.embed_audio(mels.to(device)).cpu()
+        found[k] = sync_scores(video, audio, evaluator.max_offset).offset
+    return found
