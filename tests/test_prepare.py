@@ -249,6 +249,19 @@ def test_long_faceless_run_drops_the_clip(decoded) -> None:
         prepare_clip(frames, fps, audio, "grey40", "s1", words)
 
 
+def test_faceless_frames_at_the_start_are_trimmed_with_their_audio(decoded) -> None:
+    """Some GRID files decode to ~12 garbage frames before the first picture: trim them, keep the clip in sync."""
+    frames, fps, audio, words = decoded
+    frames = frames.copy()
+    frames[:12] = 128
+    clip = prepare_clip(frames, fps, audio, "lead12", "s1", words)
+    assert clip.info.num_frames == len(frames) - 12 and len(clip.audio) == clip.info.num_frames * 640
+    ref = prepare_clip(decoded[0], fps, audio, "ref", "s1", words)
+    assert np.array_equal(clip.audio, ref.audio[12 * 640 :])  # the audio moved with the picture
+    assert np.array_equal(clip.phonemes, ref.phonemes[12:])  # and so did the transcript
+    assert any("trimmed" in w for w in clip.info.extra["warnings"])
+
+
 @pytest.mark.parametrize(("seconds", "what"), [(2.5, "padded"), (3.6, "trimmed")])
 def test_audio_length_is_conformed_with_a_warning(decoded, seconds, what) -> None:
     frames, fps, audio, words = decoded

@@ -114,12 +114,15 @@ class FaceLandmarker:
     without a face can still be interpolated by the caller; once key frames show a longer run, detection stops early.
     """
 
-    def __init__(self, every: int = 5, change_threshold: float = 25.0, use_cnn: bool = True, max_gap: int = 5):
+    def __init__(
+        self, every: int = 5, change_threshold: float = 25.0, use_cnn: bool = True, max_gap: int = 5, max_edge: int = 15
+    ):
         _models()  # fail early, with the install hint, when dlib is missing
         self.every = max(1, every)
         self.change_threshold = change_threshold
         self.use_cnn = use_cnn
         self.max_gap = max_gap
+        self.max_edge = max_edge  # a faceless run at the start or end may be this long (the caller trims it)
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB (T, H, W, 3) -> (landmarks float32 (T, 68, 2), NaN where no face; found bool (T,)).
@@ -143,10 +146,13 @@ class FaceLandmarker:
                 first_missing = None
                 continue
             first_missing = k if first_missing is None else first_missing
-            if k - first_missing + 1 > self.max_gap:  # frames first_missing .. k all lack a face: give up
+            # a leading run may be trimmed (max_edge); a later one interpolated (max_gap) or, if it reaches the end,
+            # trimmed -- the caller decides exactly; here we only stop detecting once no rule can save the clip
+            allowed = self.max_edge if first_missing == 0 else max(self.max_gap, self.max_edge)
+            if k - first_missing + 1 > allowed:
                 raise NoFaceError(
-                    f"no face in frames {first_missing}-{k} ({k - first_missing + 1} or more in a row; "
-                    f"at most {self.max_gap} can be interpolated)"
+                    f"no face in frames {first_missing}-{k} ({k - first_missing + 1} or more in a row; at most "
+                    f"{self.max_gap} can be interpolated, {self.max_edge} trimmed at the start or end)"
                 )
         for a, b in zip(keys[:-1], keys[1:], strict=True):
             if boxes[a] is None or boxes[b] is None:  # find the exact extent of the faceless run

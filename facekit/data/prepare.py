@@ -45,6 +45,7 @@ class PrepareOptions:
     detect_every: int = 5  # detect the face on every k-th frame, interpolate the box between
     smooth_frames: int = 7  # window of the temporal smoothing of the alignment
     max_gap: int = 5  # longest run of faceless frames that is interpolated
+    max_edge: int = 15  # longest faceless run at the start or end that is trimmed (with its audio)
     max_missing: float = 0.2  # largest fraction of faceless frames in a clip
     transcript_slack: float = 0.5  # seconds a transcript may run past the end of the audio
     expected_frames: int | None = None  # frames a complete video has (GRID: 75); fewer by > 2 = truncated
@@ -87,6 +88,21 @@ def fill_missing(landmarks: np.ndarray, found: np.ndarray, max_gap: int, max_mis
         for k in range(flat.shape[1]):
             flat[~found, k] = np.interp(np.flatnonzero(~found), have, flat[have, k])
     return runs
+
+
+def _edge_runs(found: np.ndarray, max_edge: int) -> tuple[int, int]:
+    """Lengths of the faceless runs at the start and end that are short enough to trim (0 when longer or absent)."""
+    if not found.any():
+        return 0, 0
+    lead = int(np.argmax(found))
+    trail = int(np.argmax(found[::-1]))
+    return (lead if lead <= max_edge else 0), (trail if trail <= max_edge else 0)
+
+
+def _shift_words(words: list[WordSpan], seconds: float) -> list[WordSpan]:
+    """Move a transcript ``seconds`` earlier; spans that end before 0 are dropped, the first is clipped at 0."""
+    moved = [WordSpan(max(0.0, w.start - seconds), w.end - seconds, w.word) for w in words if w.end > seconds]
+    return moved or [WordSpan(0.0, 0.0, "sil")]
 
 
 def _conform_fps(frames: np.ndarray, fps: float, warn: list[str]) -> np.ndarray:
@@ -140,11 +156,23 @@ def prepare_clip(
     n, size = len(frames), options.image_size
     if n < options.smooth_frames:
         raise ClipSkipped(f"only {n} frames; need at least {options.smooth_frames}")
-    landmarker = landmarker or FaceLandmarker(every=options.detect_every, max_gap=options.max_gap)
+    landmarker = landmarker or FaceLandmarker(
+        every=options.detect_every, max_gap=options.max_gap, max_edge=options.max_edge
+    )
     try:
         landmarks, found = landmarker(frames)
     except NoFaceError as exc:
         raise ClipSkipped(str(exc)) from exc
+    lead, trail = _edge_runs(found, options.max_edge)
+    if lead or trail:
+        keep = slice(lead, n - trail)
+        frames, landmarks, found = frames[keep], landmarks[keep], found[keep]
+        start = int(round(lead * SAMPLE_RATE / FPS))
+        audio = np.asarray(audio)[start : start + int(round(len(frames) * SAMPLE_RATE / FPS))]
+        if words is not None:
+            words = _shift_words(words, lead / FPS)
+        n = len(frames)
+        warn.append(f"no face in the first {lead} / last {trail} frames: trimmed with their audio")
     runs = fill_missing(landmarks, found, options.max_gap, options.max_missing)
     if runs:
         warn.append("no face in frames " + ", ".join(f"{a}-{b}" for a, b in runs) + ": landmarks interpolated")
@@ -255,9 +283,11 @@ def _landmarker(options: PrepareOptions):
     """One FaceLandmarker per process (the models load once)."""
     from facekit.data.face import FaceLandmarker
 
-    key = (options.detect_every, options.max_gap)
+    key = (options.detect_every, options.max_gap, options.max_edge)
     if key not in _LANDMARKERS:
-        _LANDMARKERS[key] = FaceLandmarker(every=options.detect_every, max_gap=options.max_gap)
+        _LANDMARKERS[key] = FaceLandmarker(
+            every=options.detect_every, max_gap=options.max_gap, max_edge=options.max_edge
+        )
     return _LANDMARKERS[key]
 
 
