@@ -86,6 +86,7 @@ class TrainConfig:
     aux_weight: float = 0.1  # the contrastive baseline's InfoNCE term
     amp: bool = True  # bf16 autocast on CUDA (fp32 on CPU always)
     max_minutes: float = 0.0  # wall-clock budget: stop (with a checkpoint) once exceeded; 0 = no limit
+    grad_clip: float = 1.0  # max gradient norm (0 = off); modulated layers can blow up without it
 
 
 @dataclass

@@ -142,7 +142,10 @@ def run(
                 out = step_fn(net, _to(batch, device, channels_last=cuda))
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
-            opt.step()
+            if t.grad_clip > 0:
+                out["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            if torch.isfinite(out["loss"]):
+                opt.step()  # a non-finite loss skips the update (logged), instead of poisoning the weights
             step += 1
             seen += t.batch_size // world_size
             if bar is not None:
