@@ -59,12 +59,15 @@ def baselines(windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"reference_pasted": pasted, "mean_mouth": mean}
 
 
-def image_scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    p, t = mouth_region(pred), mouth_region(target)
+def image_scores(pred: torch.Tensor, target: torch.Tensor, skip: int | None = None) -> dict[str, float]:
+    """Mouth-region L1, SSIM and PSNR (per frame, then the mean); frame ``skip`` (the reference) is left out.
+    PSNR of an identical frame (infinite) is capped at 100 dB."""
+    keep = [i for i in range(pred.shape[0]) if i != skip]
+    p, t = mouth_region(pred[keep]), mouth_region(target[keep])
     return {
         "mouth_l1": float((p - t).abs().mean()),
         "mouth_ssim": float(ssim(p, t)),
-        "mouth_psnr": float(psnr(p, t).clamp(max=100)),
+        "mouth_psnr": float(psnr(p, t, reduction="none").clamp(max=100).mean()),
     }
 
 
@@ -92,7 +95,7 @@ def evaluate_generator(
         frames = {"generated": generate_frames(model, windows), **baselines(windows)}
         record: dict = {"clip": info.id, "identity": info.identity}
         for name in METHODS:
-            record[name] = image_scores(frames[name], windows["target"])
+            record[name] = image_scores(frames[name], windows["target"], skip=reference_index)
         if sync is not None:
             for name, video in (("generated", frames["generated"]), ("ground_truth", windows["target"])):
                 result = sync.evaluate(video, clip.mel, cfg.data.fps)

@@ -91,3 +91,18 @@ def plot_mel_track(
     twin.plot((np.arange(len(opening)) + 0.5) / fps, opening, color="cyan", lw=1.2)
     twin.set_ylabel("lip opening (px)", color="cyan")
     return twin
+
+
+def show_in(output, content) -> None:
+    """Replace what an ipywidgets ``Output`` shows with ``content`` (a matplotlib figure, then closed, or anything
+    displayable), set as the widget's state.
+
+    ``ipywidgets.interact`` captures with ``with output:`` instead, which can stall a headless notebook run (nbclient,
+    as in the tests) until the cell timeout under CPU load.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(content, plt.Figure):
+        plt.close(content)
+    output.outputs = ()
+    output.append_display_data(content)

@@ -27,12 +27,41 @@ def test_epoch_batches_are_a_pure_function_of_seed_and_epoch():
 
 
 @pytest.mark.parametrize("variant", ["residual", "cascade", "contrastive"])
-def test_generator_variants_train_and_loss_falls(corpus, tiny_cfg, tmp_path, variant):
-    cfg = _cfg(tiny_cfg, **{"model.variant": variant, "train.steps": 30, "train.lr": 2e-3})
+def test_generator_variants_train(corpus, tiny_cfg, tmp_path, variant):
+    cfg = _cfg(tiny_cfg, **{"model.variant": variant, "train.steps": 6})
     train_generator(cfg, corpus, tmp_path / "run", progress=False)
-    l1 = [r["l1"] for r in _log(tmp_path / "run")]
-    assert len(l1) == 30
-    assert sum(l1[-5:]) / 5 < 0.8 * sum(l1[:5]) / 5, f"{variant}: L1 did not fall ({l1[:5]} -> {l1[-5:]})"
+    log = _log(tmp_path / "run")
+    assert [r["step"] for r in log] == list(range(1, 7)) and all(r["loss"] == r["loss"] for r in log)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    fresh = LipSyncModel(checkpoint_config(state)).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in state["model"].items()), "training changed nothing"
+
+
+@pytest.mark.parametrize("variant", ["residual", "cascade", "contrastive"])
+def test_generator_loss_falls_on_real_windows(corpus, tiny_cfg, variant):
+    """Fitting a fixed batch of real windows from a perturbed start (the zero-initialised last layer made random, so
+    the first frames are far off): L1 must fall well below where it began."""
+    from torch.utils.data import default_collate
+
+    from facekit.data.dataset import FaceDataset
+    from facekit.models.encoders import flatten_windows
+
+    torch.manual_seed(0)
+    cfg = apply_overrides(tiny_cfg, {"model.variant": variant})
+    data = FaceDataset(corpus, cfg.data)
+    batch = flatten_windows(default_collate([data[i] for i in range(0, len(data), len(data) // 8)][:8]))
+    model = LipSyncModel(cfg)
+    torch.nn.init.normal_(model.generator.decoder.to_rgb.weight, std=0.3)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(60):
+        out = model(batch)
+        loss = (out["image"] - batch["target"]).abs().mean()
+        opt.zero_grad()
+        (loss + 0.1 * out["aux_loss"]).backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.6 * losses[0], f"{variant}: L1 {losses[0]:.4f} -> {losses[-1]:.4f}"
 
 
 def test_checkpoint_round_trips_to_identical_outputs(corpus, tiny_cfg, tmp_path):

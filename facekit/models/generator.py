@@ -11,7 +11,9 @@
     *multimodal feature*) is residual-connected to the face vector.
 - :class:`FaceDecoder`: modulated convolutions conditioned on ``w``, upsampling with the encoder's skips (U-Net).
 
-Only the mouth region (the lower half) is generated; the upper half of the output is the input's, exactly.
+Only the mouth region (the lower half) is generated, as a change to the reference frame's lower half (the decoder's
+last layer starts at zero, so an untrained generator pastes the reference: it learns only what speech changes);
+the upper half of the output is the input's, exactly.
 """
 
 from __future__ import annotations
@@ -109,13 +111,15 @@ class FaceDecoder(nn.Module):
             self.up[f"b{side}"] = ModulatedConv2d(ch[i], ch[i - 1], feature_dim, formula=formula, upsample=True)
             self.merge[f"b{side}"] = ModulatedConv2d(2 * ch[i - 1], ch[i - 1], feature_dim, formula=formula)
         self.to_rgb = nn.Conv2d(ch[0], 3, 1)
+        nn.init.zeros_(self.to_rgb.weight)  # start as "paste the reference's lower half": learn only what changes
+        nn.init.zeros_(self.to_rgb.bias)
 
     def forward(self, w: Tensor, skips: list[Tensor]) -> Tensor:
-        """Image feature (N, D) + encoder skips -> RGB (N, 3, S, S) in [0, 1]."""
+        """Image feature (N, D) + encoder skips -> an RGB change (N, 3, S, S) in [-1, 1], added to the reference."""
         x = self.bottleneck(skips[-1], w)
         for (name, up), skip in zip(self.up.items(), reversed(skips[:-1]), strict=True):
             x = self.merge[name](torch.cat([up(x, w), skip], dim=1), w)
-        return torch.sigmoid(self.to_rgb(x))
+        return torch.tanh(self.to_rgb(x))
 
 
 class FaceGenerator(nn.Module):
@@ -145,5 +149,5 @@ class FaceGenerator(nn.Module):
     def forward(self, masked: Tensor, reference: Tensor, mouths: list[Tensor]) -> Tensor:
         """(N, 3, S, S) x 2 in [0, 1], list of (N, D) -> (N, 3, S, S) in [0, 1]; the upper half is ``masked``'s."""
         face, skips = self.encoder(masked, reference)
-        generated = self.decoder(self.fusion(face, mouths), skips)
+        generated = (reference + self.decoder(self.fusion(face, mouths), skips)).clamp(0, 1)
         return masked * (1 - self.mask) + generated * self.mask

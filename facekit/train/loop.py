@@ -150,7 +150,7 @@ def run(
             seen += t.batch_size // world_size
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}")
+                bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}", refresh=False)
             if step % t.log_every == 0 or step == t.steps:
                 values = torch.stack([v.detach().float() for v in out.values()])
                 if world_size > 1:  # log the global batch's figures, not one process's slice
