@@ -74,12 +74,3 @@ def sync_loss(expert: nn.Module, frames: Tensor, mel: Tensor, label: Tensor) -> 
 
 def lower_half(frames: Tensor) -> Tensor:
     return frames[..., frames.shape[-2] // 2 :, :]
-
-
-def expert_accuracy(expert: SyncExpert, frames: Tensor, mel: Tensor, label: Tensor) -> Tensor:
-    return ((expert(frames, mel) > 0.5).float() == label).float().mean()
-
-
-@torch.no_grad()
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
