@@ -87,6 +87,10 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA (fp32 on CPU always)
     max_minutes: float = 0.0  # wall-clock budget: stop (with a checkpoint) once exceeded; 0 = no limit
     grad_clip: float = 1.0  # max gradient norm (0 = off); modulated layers can blow up without it
+    ssim_weight: float = 0.0  # weight of (1 - SSIM) on the mouth region (the lower half)
+    perceptual_weight: float = 0.0  # LPIPS (alex) on the mouth region; needs `facekit weights lpips`
+    gan_weight: float = 0.0  # hinge GAN with a patch discriminator on the mouth region (0 = no discriminator)
+    samples: int = 4  # sample grids (masked | generated | real) of this many held-out windows at each checkpoint
 
 
 @dataclass

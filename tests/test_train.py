@@ -152,3 +152,34 @@ def test_evaluate_expert_auc_closed_form():
             for i in range(10)]  # fmt: skip
     out = evaluate_expert(Fixed(), data, batch_size=4)
     assert out["auc"] == 1.0 and out["accuracy"] == 1.0 and out["windows"] == 10
+
+
+def test_optional_loss_terms_are_logged_and_samples_written(corpus, tiny_cfg, tmp_path):
+    cfg = _cfg(tiny_cfg, **{"train.steps": 8, "train.ssim_weight": 1.0, "train.gan_weight": 0.1, "train.samples": 3})
+    train_generator(cfg, corpus, tmp_path / "run", progress=False)
+    record = _log(tmp_path / "run")[-1]
+    assert {"dssim", "d_loss", "g_adv"} <= set(record) and 0 < record["dssim"] < 1
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert any(k.startswith("discriminator.") for k in state["model"])  # the discriminator resumes with the run
+    grids = sorted((tmp_path / "run" / "samples").glob("step_*.png"))
+    assert [g.name for g in grids] == ["step_000004.png", "step_000008.png"]
+    from PIL import Image
+
+    size = tiny_cfg.data.image_size
+    assert Image.open(grids[-1]).size == (3 * size + 4 * 2, 3 * size + 4 * 2)  # 3 rows x (masked | made | real)
+
+
+def test_gan_losses_move_only_their_own_player():
+    from facekit.models.discriminator import PatchDiscriminator
+
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(8)
+    real, fake = torch.rand(2, 3, 16, 32), torch.rand(2, 3, 16, 32, requires_grad=True)
+    d_loss, g_loss = disc.losses(real, fake)
+    params = list(disc.parameters())
+    g_on_disc = torch.autograd.grad(g_loss, params, retain_graph=True, allow_unused=True)
+    assert all(g is None for g in g_on_disc)
+    assert torch.autograd.grad(g_loss, fake, retain_graph=True)[0].abs().sum() > 0
+    d_on_disc = torch.autograd.grad(d_loss, params, retain_graph=True)
+    assert all(g.abs().sum() > 0 for g, p in zip(d_on_disc, params, strict=True) if p.ndim > 1)  # every weight moves
+    assert torch.autograd.grad(d_loss, fake, allow_unused=True)[0] is None

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from facekit.config import Config
 from facekit.models.cascade import ModalityCascade
+from facekit.models.discriminator import PatchDiscriminator
 from facekit.models.encoders import build_encoder, encode_all
 from facekit.models.generator import FaceGenerator
 
@@ -52,6 +53,8 @@ class LipSyncModel(nn.Module):
         self.generator = FaceGenerator(
             d.image_size, m.base_channels, m.feature_dim, len(self.order), fusion, m.cascade.num_fc, m.cascade.formula
         )
+        if cfg.train.gan_weight > 0:  # trained with the generator (inside forward, so DDP syncs it too)
+            self.discriminator = PatchDiscriminator(m.base_channels)
 
     def mouth_features(self, batch: dict[str, Tensor]) -> list[Tensor]:
         """Mouth-shape features (N, D) per modality in cascade order (latents for the contrastive baseline)."""
@@ -61,8 +64,16 @@ class LipSyncModel(nn.Module):
         return self.cascade(features)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Flattened windows (see ``encoders.flatten_windows``) -> ``image`` (N, 3, S, S) and ``aux_loss``."""
+        """Flattened windows (see ``encoders.flatten_windows``) -> ``image`` (N, 3, S, S) and ``aux_loss``.
+
+        In training, with a discriminator and a ``target`` in the batch, also ``d_loss`` and ``g_adv`` (hinge losses
+        on the mouth region; see ``models.discriminator``)."""
         mouths = self.mouth_features(batch)
         image = self.generator(batch["masked"], batch["reference"], mouths)
         aux = info_nce(mouths) if self.variant == "contrastive" else image.new_zeros(())
-        return {"image": image, "aux_loss": aux}
+        out = {"image": image, "aux_loss": aux}
+        if self.training and hasattr(self, "discriminator") and "target" in batch:
+            half = image.shape[-2] // 2
+            real, fake = batch["target"][..., half:, :], image[..., half:, :]
+            out["d_loss"], out["g_adv"] = self.discriminator.losses(real, fake)
+        return out

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from facekit.config import Config
 from facekit.data.dataset import FaceDataset, SyncDataset
+from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
 from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync, lower_half, sync_loss
@@ -81,8 +82,11 @@ def run(
     run_dir: Path,
     extra_state: dict | None = None,
     progress: bool = True,
+    on_checkpoint: Callable[[nn.Module, int], None] | None = None,
 ) -> dict:
-    """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record."""
+    """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record.
+
+    ``on_checkpoint(model, step)`` runs on the main process after each checkpoint (e.g. to write sample grids)."""
     rank, world_size = world()
     main_process = rank == 0
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -170,6 +174,8 @@ def run(
                 state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
                 state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), **(extra_state or {}))
                 save_checkpoint(ckpt, state)
+                if on_checkpoint is not None:
+                    on_checkpoint(model, step)
             if step >= t.steps or over_budget:
                 break
         if over_budget:
@@ -248,22 +254,49 @@ def load_expert(path: str | Path, device: torch.device | str = "cpu") -> SyncExp
 def train_generator(
     cfg: Config, data_root: str | Path, run_dir: str | Path, expert_path: str | Path | None = None, progress=True
 ) -> dict:
-    """Train the lip-sync generator: L1 on the mouth region (+ the frozen expert's sync loss when windows are 5 frames
-    long and an expert is given) + the contrastive baseline's InfoNCE term."""
+    """Train the lip-sync generator. The loss, every weight in ``train``:
+
+    - ``l1_weight``         x L1 on the mouth region (the lower half: the only part that differs);
+    - ``ssim_weight``       x (1 - SSIM) on the mouth region;
+    - ``sync_weight``       x the frozen expert's sync loss (windows of ``data.sync_frames`` frames and an expert);
+    - ``perceptual_weight`` x LPIPS-alex on the mouth region (needs ``facekit weights lpips``);
+    - ``gan_weight``        x the hinge adversarial loss of a patch discriminator (trained alongside);
+    - ``aux_weight``        x the contrastive baseline's InfoNCE term.
+
+    At each checkpoint a sample grid of ``train.samples`` held-out windows is written to ``samples/step_XXXXXX.png``.
+    """
     torch.manual_seed(cfg.train.seed)
     model = LipSyncModel(cfg)
     dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed)
-    expert = load_expert(expert_path, pick_device(cfg.train.device)) if expert_path else None
+    device = pick_device(cfg.train.device)
+    expert = load_expert(expert_path, device) if expert_path else None
     t = cfg.train
     use_sync = expert is not None and t.sync_weight > 0 and cfg.data.num_frames == cfg.data.sync_frames
+    perceptual = None
+    if t.perceptual_weight > 0:
+        from facekit.metrics.lpips import LPIPSMetric
+
+        perceptual = LPIPSMetric().to(device)
 
     def step_fn(net: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
         flat = flatten_windows(b)
         out = net(flat)
         image = out["image"].float()
-        l1 = (image - flat["target"]).abs().mean() * 2  # x2: only the lower half differs
+        mouth, real = mouth_region(image), mouth_region(flat["target"])
+        l1 = (mouth - real).abs().mean()
         loss = t.l1_weight * l1 + t.aux_weight * out["aux_loss"]
         record = {"l1": l1.detach(), "aux": out["aux_loss"].detach()}
+        if t.ssim_weight > 0:
+            dssim = 1 - ssim(mouth, real)
+            loss = loss + t.ssim_weight * dssim
+            record["dssim"] = dssim.detach()
+        if perceptual is not None:
+            lp = perceptual(mouth, real).mean()
+            loss = loss + t.perceptual_weight * lp
+            record["lpips"] = lp.detach()
+        if "d_loss" in out:
+            loss = loss + out["d_loss"] + t.gan_weight * out["g_adv"]
+            record.update(d_loss=out["d_loss"].detach(), g_adv=out["g_adv"].detach())
         if use_sync:
             frames = lower_half(image).unflatten(0, b["target"].shape[:2])  # (B, 5, 3, S/2, S)
             ones = torch.ones(frames.shape[0], device=frames.device)
@@ -272,4 +305,40 @@ def train_generator(
             record["sync"] = sync.detach()
         return {"loss": loss, **record}
 
-    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), progress=progress)
+    samples = sample_windows(data_root, cfg, t.samples)
+
+    def write_samples(net: nn.Module, step: int) -> None:
+        if samples is not None:
+            save_sample_grid(net, samples, Path(run_dir, "samples", f"step_{step:06d}.png"))
+
+    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), progress=progress, on_checkpoint=write_samples)
+
+
+def sample_windows(data_root: str | Path, cfg: Config, count: int) -> dict[str, Tensor] | None:
+    """``count`` fixed windows spread over the held-out split (the training split if none is held out)."""
+    if count <= 0:
+        return None
+    dataset = FaceDataset(data_root, cfg.data, "eval", seed=0)
+    if len(dataset) == 0:
+        dataset = FaceDataset(data_root, cfg.data, "train", seed=0)
+    picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).long().tolist()
+    items = [dataset[i] for i in picks]
+    return {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
+
+
+@torch.no_grad()
+def save_sample_grid(model: nn.Module, windows: dict[str, Tensor], path: Path) -> Path:
+    """Rows of (masked input | generated | real) for the first frame of each window, written as a PNG."""
+    from torchvision.utils import save_image
+
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    flat = flatten_windows(_to(windows, device))
+    image = model(flat)["image"].float().clamp(0, 1)
+    model.train(was)
+    per_window = windows["target"].shape[1]
+    rows = [torch.stack([flat["masked"][i], image[i], flat["target"][i]]) for i in range(0, len(image), per_window)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(torch.cat(rows).cpu(), path, nrow=3, padding=2, pad_value=1.0)
+    return path
