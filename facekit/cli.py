@@ -157,6 +157,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from facekit.ablation import load_protocol, run_ablation
+    from facekit.data.synthetic.corpus import generate_corpus
+    from facekit.train.loop import train_expert
+
+    protocol = load_protocol(args.protocol)
+    if args.seeds:
+        protocol["seeds"] = list(range(args.seeds))
+    if args.steps:
+        protocol["steps"] = args.steps
+    out = Path(args.out)
+    if args.data:
+        data = Path(args.data)
+    else:
+        cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
+        data = Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+        print(f"facekit ablate: no --data given; using the synthetic corpus in {data}/")
+        generate_corpus(cfg, data, workers=args.workers)
+    expert = args.expert
+    if expert is None and protocol.get("expert_overrides"):
+        cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
+        cfg = apply_overrides(cfg, protocol["expert_overrides"])
+        expert = out / "expert" / "last.pt"
+        print(f"facekit ablate: training the sync expert for the sync loss and metrics in {expert.parent}/")
+        if not (expert.parent / "eval.json").is_file():
+            train_expert(cfg, data, expert.parent)
+    elif expert is None:
+        print("facekit ablate: no --expert and no expert_overrides in the protocol: no sync loss, no sync metrics")
+    cells = args.cells.split(",") if args.cells else None
+    start = time.perf_counter()
+    result = run_ablation(protocol, data, out, expert, cells)
+    print(f"\n{result['summary']}")
+    print(f"{(time.perf_counter() - start) / 60:.1f} min. Table: {out / 'table.md'}  plots: {out / 'plots'}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facekit", description="Multimodal lip-sync face generation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-clips", type=int, help="score only the first N clips of the split")
     p.add_argument("--out", help="write the full JSON (per clip + summary) here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("ablate", help="the ablation grid: modality order, subsets, variant, formula, contrastive")
+    p.add_argument(
+        "--protocol", help="protocol JSON (default: the built-in one, eval/protocols/ablation_synthetic.json)"
+    )
+    p.add_argument("--out", default="runs/ablation", help="output folder; a re-run skips finished runs")
+    p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the protocol's preset)")
+    p.add_argument("--expert", help="sync-expert checkpoint (sync loss and LSE metrics)")
+    p.add_argument("--cells", help="comma-separated subset of the protocol's cells")
+    p.add_argument("--seeds", type=int, help="override: seeds 0..N-1")
+    p.add_argument("--steps", type=int, help="override: the training budget per run, in steps")
+    p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")
+    p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("config", help="print the resolved config as JSON")
     _add_config_args(p, "cpu")
