@@ -66,7 +66,7 @@ def default_protocol(preset: str = "cpu") -> dict:
         "name": f"ablation-synthetic-{preset}",
         "preset": preset,
         "overrides": ["data.num_frames=5", "train.batch_size=4", "train.lr=3e-4", "train.ssim_weight=1.0"],
-        "steps": 400,
+        "steps": 300,
         "seeds": [0, 1, 2],
         "eval_clips": 12,
         "reference": "order_text_audio_mouth",

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from facekit.ablation import compare, default_cells, default_protocol, load_protocol, run_ablation, summarise
+from facekit.ablation import (
+    cell_config,
+    compare,
+    default_cells,
+    default_protocol,
+    load_protocol,
+    run_ablation,
+    summarise,
+)
 from facekit.config import MODALITIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +90,10 @@ def test_bad_protocols_are_clear_errors(tmp_path):
     bad.write_text(json.dumps({**default_protocol(), "reference": "nope"}))
     with pytest.raises(ValueError, match="reference cell 'nope'"):
         load_protocol(bad)
+
+
+def test_grid_protocol_loads_and_builds_every_cell():
+    protocol = load_protocol(ROOT / "eval" / "protocols" / "ablation_grid.json")
+    for cell in protocol["cells"]:
+        cfg = cell_config(protocol, cell, 0)
+        assert cfg.data.image_size == 96 and cfg.data.split_by == "sentence" and cfg.train.steps == protocol["steps"]
