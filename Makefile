@@ -26,6 +26,7 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python eval/bench_data.py
+	$(BIN)/python eval/bench_model.py
 
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab notebooks/

@@ -1,0 +1,95 @@
+"""eval/bench_model.py: its dummy input has a real batch's shapes, and its quick run writes every promised field.
+
+No assertion on speed: the figures depend on the machine and on whatever else runs on it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from facekit.config import apply_overrides, get_preset
+from facekit.data.dataset import FaceDataset
+from facekit.models.encoders import flatten_windows
+from facekit.models.lipsync import LipSyncModel
+
+SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "bench_model.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines functions only; nothing runs at import
+    return module
+
+
+def test_dummy_windows_match_a_dataset_batch(bench, corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"])
+    real = next(iter(DataLoader(FaceDataset(corpus, cfg.data, "train"), batch_size=3)))
+    real = {k: v for k, v in flatten_windows(real).items() if k not in ("clip", "frame")}
+    fake = bench.dummy_windows(cfg, 3, 5)
+    assert set(fake) == set(real)
+    for key in real:
+        assert fake[key].shape == real[key].shape, key
+        assert fake[key].dtype == real[key].dtype, key
+    assert LipSyncModel(cfg)(fake)["image"].shape == real["target"].shape
+
+
+def test_parameter_counts_add_up(bench):
+    cfg = get_preset("tiny")
+    model = LipSyncModel(cfg)
+    counts = bench.parameter_counts(model)
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+    assert counts["total"] == counts["encoders"] + counts["cascade"] + counts["generator"]
+    assert counts["encoders"] == sum(counts["encoders_by_modality"].values())
+    assert counts["generator"] == sum(counts["generator_by_part"].values())
+
+
+def test_flops_grow_with_resolution(bench):
+    cfgs = [apply_overrides(get_preset("tiny"), [f"data.image_size={s}"]) for s in (32, 64)]
+    small, large = (bench.flops_per_frame(LipSyncModel(c), c) for c in cfgs)
+    assert 0 < small < large
+    assert torch.is_grad_enabled()
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_field(tmp_path):
+    out = tmp_path / "bench_model.json"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["quick"] is True and "--quick" in result["command"]
+    machine = result["machine"]
+    assert machine["torch"] == torch.__version__
+    assert machine["torch_threads"] == 1  # --quick defaults to one thread
+    for key in ("load_average_1min", "load_average_5min"):
+        assert set(machine[key]) == {"start", "end"}
+    assert set(result["rows"]) == {"cpu@96", "cpu@64"}
+    sizes = {name: row["config"]["image_size"] for name, row in result["rows"].items()}
+    assert sizes == {"cpu@96": 96, "cpu@64": 64}
+    assert result["rows"]["cpu@96"]["config"]["mouth_size"] == 48
+    for row in result["rows"].values():
+        params = row["parameters"]
+        assert params["total"] == params["encoders"] + params["cascade"] + params["generator"] > 0
+        assert row["flops_per_frame"] > 0
+        assert row["inference"]["batch_1"]["batch_size"] == 1
+        for case in ("batch_1", "batched"):
+            assert row["inference"][case]["frames_per_second"] > 0
+            aim = row["aims"][case]
+            assert aim["met"] == (aim["measured"] >= aim["aim_frames_per_second"])
+        assert row["training"]["windows_per_second"] > 0
+        assert row["training"]["frames_per_window"] == 5
+        assert "definition" in row["training"]
+    rows = result["rows"]
+    assert rows["cpu@96"]["flops_per_frame"] > rows["cpu@64"]["flops_per_frame"]
+    assert result["aims_met_at_96"] == rows["cpu@96"]["aims"]
+    assert "matmul" in result["settings"]["flops"] and "note" in result
