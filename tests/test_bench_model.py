@@ -71,6 +71,7 @@ def test_quick_run_writes_every_field(tmp_path):
     machine = result["machine"]
     assert machine["torch"] == torch.__version__
     assert machine["torch_threads"] == 1  # --quick defaults to one thread
+    assert machine["gomp_spincount"] is not None  # facekit imported before torch
     for key in ("load_average_1min", "load_average_5min"):
         assert set(machine[key]) == {"start", "end"}
     assert set(result["rows"]) == {"cpu@96", "cpu@64"}
