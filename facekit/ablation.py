@@ -12,7 +12,8 @@ A protocol (a JSON file; ``default_protocol()`` is the built-in one, recorded as
 
 Each (cell, seed) trains in ``out/runs/<cell>/seed<k>/`` and writes ``result.json`` once evaluated. A re-run skips
 finished runs (a killed training resumes from its checkpoint). At the end: ``table.md`` / ``table.csv`` (mean +- sd
-over seeds), ``plots/<metric>.png`` and ``summary.md``, which says which differences exceed the seed noise.
+over seeds), ``plots/<metric>.png``, ``summary.md`` (which differences exceed the seed noise) and ``runs.json``
+(every run's figures and wall time) -- everything but ``runs/`` is small enough to record.
 """
 
 from __future__ import annotations
@@ -194,6 +195,14 @@ def compare(a: list[float], b: list[float], higher_is_better: bool) -> tuple[flo
 
 def write_outputs(protocol: dict, out: Path, names: list[str]) -> dict:
     table = collect(out, protocol, names)
+    records = []
+    for cell in names:
+        for seed in protocol["seeds"]:
+            path = out / "runs" / cell / f"seed{seed}" / "result.json"
+            if path.is_file():
+                record = {k: v for k, v in json.loads(path.read_text()).items() if k != "config"}
+                records.append({"cell": cell, "seed": seed, **record})
+    (out / "runs.json").write_text(json.dumps(records, indent=1) + "\n")  # every run's figures, in one small file
     metrics = [m for m in METRICS if any(m in v for v in table.values())]
     ref = protocol["reference"]
     with (out / "table.csv").open("w", newline="") as f:

@@ -72,7 +72,7 @@ def test_tiny_ablation_runs_resumes_and_refuses_a_changed_protocol(corpus, tmp_p
     result = run_ablation(protocol, corpus, tmp_path / "abl", cells=cells, log=lines.append)
     assert len(lines) == 4 and not any("skipped" in line for line in lines)
     assert set(result["table"]) == set(cells) and len(result["table"]["subset_audio"]["mouth_ssim"]) == 2
-    for name in ("table.md", "table.csv", "summary.md", "plots/mouth_ssim.png", "protocol.json"):
+    for name in ("table.md", "table.csv", "summary.md", "plots/mouth_ssim.png", "protocol.json", "runs.json"):
         assert (tmp_path / "abl" / name).is_file(), name
     first = (tmp_path / "abl" / "table.csv").read_text()
     lines.clear()
