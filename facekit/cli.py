@@ -146,14 +146,42 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from facekit.evaluation import evaluate_generator
+    folders, checkpoint = bool(args.generated or args.ground_truth), bool(args.checkpoint or args.data)
+    if folders == checkpoint or (folders and not (args.generated and args.ground_truth)) or \
+            (checkpoint and not (args.checkpoint and args.data)):  # fmt: skip
+        raise ConfigError("facekit eval takes either --generated DIR --ground-truth DIR (two folders of videos) or "
+                          "--checkpoint FILE --data DIR (a generator on prepared clips)")  # fmt: skip
+    if checkpoint and (args.syncnet or args.aligned):
+        raise ConfigError("--syncnet and --aligned apply to the folder mode (--generated / --ground-truth)")
+    if folders:
+        from facekit.benchmark import BenchmarkOptions, run_benchmark
+        from facekit.metrics.syncnet_official import OfficialWeightsError
 
-    result = evaluate_generator(args.checkpoint, args.data, args.expert, args.split, args.max_clips)
+        options = BenchmarkOptions(aligned=args.aligned, image_size=args.image_size, max_trim_frames=args.max_trim)
+        try:
+            result = run_benchmark(args.generated, args.ground_truth, args.expert, args.syncnet, options, progress=True)
+        except OfficialWeightsError as exc:
+            print(f"facekit eval: error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        from facekit.evaluation import evaluate_generator
+
+        details = args.out_dir is not None  # curves and sample frames for the report
+        result = evaluate_generator(args.checkpoint, args.data, args.expert, args.split, args.max_clips, details)
     result["command"] = " ".join(["facekit", *args.argv])
+    if args.out_dir:
+        from facekit.report import write_outputs
+
+        paths = write_outputs(result, args.out_dir)
+        print(f"report: {paths['report']}  JSON: {paths['json']}  CSV: {paths['per_clip_csv']} {paths['summary_csv']}")
     if args.out:
+        from facekit.report import jsonable
+
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps(jsonable(result), indent=2) + "\n")
     print(json.dumps({"clips": result["clips"], "summary": result["summary"]}, indent=2))
+    for skip in result.get("skipped", []):
+        print(f"skipped {skip['clip']}: {skip['reason']}", file=sys.stderr)
     return 0
 
 
@@ -241,13 +269,23 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--quiet", action="store_true", help="no progress bar")
         q.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("eval", help="score a generator checkpoint on a prepared split, beside trivial baselines")
-    p.add_argument("--checkpoint", required=True, help="generator checkpoint (last.pt of a run)")
-    p.add_argument("--data", required=True, help="prepared clips")
+    p = sub.add_parser(
+        "eval",
+        help="score generated videos against ground truth (two folders), or a generator checkpoint on prepared clips",
+    )
+    p.add_argument("--generated", help="folder of generated videos (matched to --ground-truth by file name)")
+    p.add_argument("--ground-truth", help="folder of ground-truth videos")
+    p.add_argument("--checkpoint", help="generator checkpoint (last.pt of a run), with --data")
+    p.add_argument("--data", help="prepared clips, with --checkpoint")
     p.add_argument("--expert", help="sync-expert checkpoint for LSE-D / LSE-C / offset")
+    p.add_argument("--syncnet", help="folders: the official syncnet_v2.model for paper-comparable LSE-D / LSE-C")
+    p.add_argument("--aligned", action="store_true", help="folders: the videos already are aligned face crops")
+    p.add_argument("--image-size", type=int, help="folders: crop side (default 96, or the crops' own with --aligned)")
+    p.add_argument("--max-trim", type=int, default=12, help="folders: frames two lengths may differ by (default 12)")
     p.add_argument("--split", default="eval", choices=["train", "eval", "all"])
     p.add_argument("--max-clips", type=int, help="score only the first N clips of the split")
     p.add_argument("--out", help="write the full JSON (per clip + summary) here")
+    p.add_argument("--out-dir", help="write report.md (+ figures/), results.json, per_clip.csv, summary.csv here")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("ablate", help="the ablation grid: modality order, subsets, variant, formula, contrastive")

@@ -78,8 +78,15 @@ def evaluate_generator(
     split: str = "eval",
     max_clips: int | None = None,
     reference_index: int = 0,
+    details: bool = False,
+    num_samples: int = 4,
 ) -> dict:
-    """Per-clip and mean figures of the generator and the baselines on ``split`` of ``data_root``."""
+    """Per-clip and mean figures of the generator and the baselines on ``split`` of ``data_root``.
+
+    ``details``: also keep what ``facekit.report.write_report`` draws -- the mdist(offset) and per-frame confidence
+    curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
+    (``result["samples"]``, arrays, not JSON).
+    """
     model, cfg = load_generator(checkpoint)
     _, infos = read_manifest(data_root)
     infos = select_split(infos, split, cfg.data)[:max_clips]
@@ -88,7 +95,7 @@ def evaluate_generator(
         from facekit.metrics.sync import SyncEvaluator
 
         sync = SyncEvaluator(expert)
-    clips = []
+    clips, curves, samples = [], [], []
     for info in infos:
         clip = load_clip(data_root, info)
         windows = clip_windows(clip, cfg.data, reference_index)
@@ -97,9 +104,23 @@ def evaluate_generator(
         for name in METHODS:
             record[name] = image_scores(frames[name], windows["target"], skip=reference_index)
         if sync is not None:
+            curve: dict = {
+                "clip": info.id,
+                "network": f"facekit expert {sync.expert_id}",
+                "mdist": {},
+                "confidence": {},
+            }
             for name, video in (("generated", frames["generated"]), ("ground_truth", windows["target"])):
                 result = sync.evaluate(video, clip.mel, cfg.data.fps)
                 record.setdefault(name, {}).update(lse_d=result.lse_d, lse_c=result.lse_c, offset=result.offset)
+                curve["offsets"] = result.offsets.tolist()
+                curve["mdist"][name] = [round(float(x), 6) for x in result.mdist]
+                curve["confidence"][name] = [round(float(x), 6) for x in result.confidence_per_frame]
+            curves.append(curve)
+        if details and len(samples) < num_samples:
+            picks = np.unique(np.linspace(0, len(windows["target"]) - 1, 4).round().astype(int)).tolist()
+            shown = {**frames, "ground_truth": windows["target"]}
+            samples.append({"clip": info.id, "frames": picks, **{k: v[picks] for k, v in shown.items()}})
         clips.append(record)
     summary = {
         name: {k: float(np.mean([c[name][k] for c in clips])) for k in clips[0][name]}
@@ -110,4 +131,16 @@ def evaluate_generator(
         for name in ("generated", "ground_truth"):
             summary[name]["offset_zero_share"] = float(np.mean([c[name]["offset"] == 0 for c in clips]))
         summary["expert_id"] = sync.expert_id
-    return {"split": split, "clips": len(clips), "checkpoint": str(checkpoint), "summary": summary, "per_clip": clips}
+    result = {"split": split, "clips": len(clips), "checkpoint": str(checkpoint), "summary": summary, "per_clip": clips}
+    if details:
+        result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}"
+        result["settings"] = {
+            "data": str(data_root),
+            "split": split,
+            "reference_frame": f"frame {reference_index} of each clip (left out of the image figures)",
+            "region": "mouth region: the lower half of the crop (what the generator paints)",
+            "psnr": "per frame, capped at 100 dB, then the mean",
+            "sync_expert": f"facekit expert {sync.expert_id} ({sync.path})" if sync is not None else "none",
+        }
+        result["sync"], result["samples"] = curves, samples
+    return result

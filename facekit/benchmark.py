@@ -1,0 +1,479 @@
+"""Benchmark a folder of generated videos against a folder of ground-truth videos (``facekit eval --generated``).
+
+Videos are matched by file stem (``gen/bbaf2n.mp4`` <-> ``gt/s1/bbaf2n.mpg``; both folders searched recursively).
+Per clip, both videos are decoded (PyAV) with their audio (16 kHz mono), conformed to 25 fps as ``facekit prepare``
+does, and cut to the same square face crop:
+
+- default: the ground truth's face is found and aligned exactly as ``facekit prepare`` does (dlib landmarks,
+  ``facekit.data.face``; the smoothed similarity alignment of ``facekit.data.crop``), and that one transform cuts both
+  videos, so the two crops cover the same part of the frame, pixel for pixel. A generated video whose frame size
+  differs from the ground truth's is aligned on its own landmarks instead (a warning says so);
+- ``aligned=True`` (``--aligned``): the videos already are aligned square face crops; nothing is detected, the
+  generated crops are resized to the ground truth's side when they differ.
+
+Figures: SSIM, PSNR (per frame, capped at 100 dB for identical frames, then the mean) and LPIPS (only with the fetched
+ImageNet backbone, else skipped with the reason) over the whole crop and the mouth region (its lower half); LMD on the
+20 mouth landmarks in crop pixels (``facekit.metrics.landmarks``); LSE-D, LSE-C and AV offset of the generated video
+*and* of the ground truth under facekit's sync expert (checkpoint id reported) and/or the official SyncNet.
+
+Bad input: every problem is a named skip row or warning and never stops the other clips:
+
+- no ground-truth video with the generated video's stem: skipped;
+- different frame rates: skipped, the message names both files and both fps;
+- different lengths: both trimmed to the shorter (a warning) when they differ by at most ``max_trim_frames``
+  frames (a generator may drop a frame at the end), skipped otherwise (probably not the same clip);
+- fewer frames than one 5-frame (0.2 s) sync window: skipped;
+- a video without an audio track: its sync figures are skipped with the reason, every other figure is computed;
+- no face in the ground truth (default mode): skipped; no face in the generated video: LMD skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facekit.data.prepare import FPS, ClipSkipped, PrepareOptions
+from facekit.metrics.image import mouth_region, psnr, ssim
+from facekit.metrics.landmarks import lmd
+from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncResult
+
+VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm")
+PSNR_CAP = 100.0  # dB, for identical frames (infinite PSNR)
+OFFICIAL_SIZE = 224
+METHODS = ("generated", "ground_truth")
+ALIGNED = "the videos as given (--aligned), generated crops resized to the ground truth's side when they differ"
+DETECTED = (
+    "facekit prepare's smoothed similarity alignment (eyes on y = 0.40 S, 0.25 S apart; mouth-corner midpoint at "
+    "(0.5 S, 0.71 S)), fitted to the ground truth's dlib landmarks and applied to both videos"
+)
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    aligned: bool = False  # the videos are already aligned square face crops: no face detection
+    image_size: int | None = None  # crop side; default 96 (detection) or the ground truth's side (aligned)
+    max_trim_frames: int = 12  # lengths may differ by this many frames (trimmed to the shorter), else a skip
+    detect_every: int = 5  # as facekit prepare
+    smooth_frames: int = 7
+    max_gap: int = 5
+    max_missing: float = 0.2
+    num_samples: int = 4  # clips whose sample frames go into the report
+    sample_frames: int = 4  # frames per sample clip
+    lpips_cache: str | None = None  # folder of `facekit weights lpips` (default: its default cache)
+
+
+@dataclass
+class Video:
+    path: Path
+    frames: np.ndarray  # uint8 (T, H, W, 3) RGB
+    fps: float
+    audio: np.ndarray | None  # float32 (N,) 16 kHz mono in [-1, 1]; None without a usable audio track
+    no_audio: str | None = None  # why audio is None
+
+
+def _by_stem(folder: str | Path) -> dict[str, Path]:
+    from facekit.data.grid import find_videos
+    from facekit.data.video import VideoError
+
+    table: dict[str, Path] = {}
+    for video in find_videos(folder, VIDEO_SUFFIXES):
+        if video.stem in table:
+            raise VideoError(f"two videos named {video.stem!r}: {table[video.stem]} and {video}; videos are matched "
+                             "by file name, so rename one or point at a sub-folder")  # fmt: skip
+        table[video.stem] = video
+    if not table:
+        raise VideoError(f"{folder}: no videos ({' '.join(VIDEO_SUFFIXES)}) in this folder or below")
+    return table
+
+
+def match_videos(generated: str | Path, ground_truth: str | Path) -> tuple[list[tuple[str, Path, Path | None]], list]:
+    """(stem, generated video, ground-truth video or None) per generated video, and the unmatched ground truths."""
+    gen, gt = _by_stem(generated), _by_stem(ground_truth)
+    pairs = [(stem, path, gt.get(stem)) for stem, path in sorted(gen.items())]
+    return pairs, [gt[stem] for stem in sorted(gt) if stem not in gen]
+
+
+def load_video(path: Path) -> Video:
+    """Decode frames (VideoError names the file) and audio; a missing or broken audio track is recorded, not raised."""
+    import av
+
+    from facekit.data.audio import AudioError, load_audio
+    from facekit.data.video import read_video
+
+    frames, fps = read_video(path)
+    with av.open(str(path)) as container:
+        has_audio = bool(container.streams.audio)
+    if not has_audio:
+        reason = (f"{path} has no audio track: the sync figures need the speech; mux it in "
+                  "(ffmpeg -i VIDEO -i AUDIO -map 0:v -map 1:a -c:v copy OUT.mp4)")  # fmt: skip
+        return Video(path, frames, fps, None, reason)
+    try:
+        return Video(path, frames, fps, load_audio(path))
+    except AudioError as exc:
+        return Video(path, frames, fps, None, str(exc))
+
+
+def conform_pair(gen: Video, gt: Video, options: BenchmarkOptions, warn: list[str]) -> int:
+    """Check and conform a pair in place (same fps, 25 fps, same length, audio to length) -> the frame count."""
+    from facekit.data.prepare import _conform_audio, _conform_fps
+
+    if abs(gen.fps - gt.fps) > 0.01:
+        raise ClipSkipped(f"different frame rates: generated {gen.path} is {gen.fps:g} fps, ground truth {gt.path} "
+                          f"is {gt.fps:g} fps; re-encode the generated video at {gt.fps:g} fps")  # fmt: skip
+    fps_warn: list[str] = []
+    gen.frames, gt.frames = _conform_fps(gen.frames, gen.fps, fps_warn), _conform_fps(gt.frames, gt.fps, [])
+    warn += [f"both videos: {w}" for w in fps_warn]
+    n_gen, n_gt = len(gen.frames), len(gt.frames)
+    n = min(n_gen, n_gt)
+    if n_gen != n_gt:
+        if abs(n_gen - n_gt) > options.max_trim_frames:
+            raise ClipSkipped(f"different lengths: generated {gen.path} has {n_gen} frames, ground truth {gt.path} "
+                              f"{n_gt} (more than {options.max_trim_frames} apart: is it the same clip?)")  # fmt: skip
+        warn.append(f"different lengths: generated {n_gen} frames, ground truth {n_gt}; both trimmed to the first {n}")
+        gen.frames, gt.frames = gen.frames[:n], gt.frames[:n]
+    if n < WINDOW_FRAMES:
+        raise ClipSkipped(f"only {n} frames ({gen.path}, {gt.path}): shorter than one {WINDOW_FRAMES}-frame "
+                          f"(0.2 s) sync window")  # fmt: skip
+    for name, video in (("generated", gen), ("ground truth", gt)):
+        if video.audio is not None:
+            audio_warn: list[str] = []
+            video.audio = _conform_audio(video.audio, n, audio_warn)
+            warn += [f"{name}: {w}" for w in audio_warn]
+    return n
+
+
+# ------------------------------------------------------------------------------------------------------- face crops
+
+
+def _prepare_options(options: BenchmarkOptions, size: int) -> PrepareOptions:
+    return PrepareOptions(image_size=size, detect_every=options.detect_every, smooth_frames=options.smooth_frames,
+                          max_gap=options.max_gap, max_missing=options.max_missing)  # fmt: skip
+
+
+def _landmarks(frames: np.ndarray, popts: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(filled landmarks for the alignment, raw landmarks with NaN where no face, for LMD): as facekit prepare."""
+    from facekit.data.face import NoFaceError
+    from facekit.data.prepare import _landmarker, fill_missing
+
+    try:
+        landmarks, found = _landmarker(popts)(frames)
+    except NoFaceError as exc:
+        raise ClipSkipped(str(exc)) from exc
+    raw = landmarks.copy()
+    fill_missing(landmarks, found, popts.max_gap, popts.max_missing)
+    return landmarks, raw
+
+
+@dataclass
+class Crops:
+    generated: np.ndarray  # uint8 (T, S, S, 3)
+    ground_truth: np.ndarray
+    landmarks: dict[str, np.ndarray] | None  # crop pixels, NaN where no face; None when LMD is skipped
+    official: dict[str, np.ndarray]  # frames for the official SyncNet: 224 x 224 crops (or the crops when aligned)
+    alignment: str
+
+
+def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
+    """Full-frame videos -> face crops cut with the ground truth's alignment (facekit prepare's), landmarks in crops."""
+    from facekit.data import crop
+
+    popts = _prepare_options(options, size)
+    try:
+        lm_gt, raw_gt = _landmarks(gt.frames, popts)
+    except ClipSkipped as exc:
+        raise ClipSkipped(f"ground truth {gt.path}: {exc}") from exc
+    transforms = {"ground_truth": crop.smooth_similarity(*crop.fit_similarity(lm_gt, size), size, popts.smooth_frames)}
+    raw_gen = None
+    try:
+        lm_gen, raw_gen = _landmarks(gen.frames, popts)
+    except ClipSkipped as exc:
+        skipped["lmd"] = f"generated {gen.path}: {exc}"
+        lm_gen = None
+    alignment = "ground truth's alignment applied to both videos"
+    if gen.frames.shape[1:] == gt.frames.shape[1:]:
+        transforms["generated"] = transforms["ground_truth"]
+    elif lm_gen is None:
+        raise ClipSkipped(f"{skipped['lmd']}; its frames ({gen.frames.shape[2]}x{gen.frames.shape[1]}) differ from "
+                          f"the ground truth's ({gt.frames.shape[2]}x{gt.frames.shape[1]}), so it needs its own face "
+                          "alignment")  # fmt: skip
+    else:
+        transforms["generated"] = crop.smooth_similarity(*crop.fit_similarity(lm_gen, size), size, popts.smooth_frames)
+        alignment = "each video aligned on its own landmarks (frame sizes differ)"
+        sizes = f"{gen.frames.shape[2]}x{gen.frames.shape[1]} generated, {gt.frames.shape[2]}x{gt.frames.shape[1]}"
+        warn.append(f"frame sizes differ ({sizes} ground truth): each video aligned on its own face")
+    videos = {"generated": gen, "ground_truth": gt}
+    crops = {m: crop.warp_frames(videos[m].frames, *transforms[m], size) for m in METHODS}
+    official = {}
+    for m in METHODS:
+        alpha, beta = transforms[m]
+        official[m] = crop.warp_frames(videos[m].frames, alpha * size / OFFICIAL_SIZE, beta, OFFICIAL_SIZE)
+    landmarks = None
+    if raw_gen is not None:
+        raw = {"generated": raw_gen, "ground_truth": raw_gt}
+        landmarks = {m: crop.to_crop(raw[m], *transforms[m]) for m in METHODS}
+    return Crops(crops["generated"], crops["ground_truth"], landmarks, official, alignment)
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> uint8 (T, size, size, 3), bilinear with antialiasing."""
+    if frames.shape[1:3] == (size, size):
+        return frames
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
+    """Videos that already are square face crops -> crops of one side; landmarks detected on the crops for LMD."""
+    from facekit.data.face import FaceError, NoFaceError
+    from facekit.metrics.landmarks import detect_landmarks
+
+    for video in (gen, gt):
+        h, w = video.frames.shape[1:3]
+        if h != w:
+            raise ClipSkipped(f"{video.path}: frames are {w}x{h}; --aligned expects square face crops (drop --aligned "
+                              "to detect and align the face)")  # fmt: skip
+    size = options.image_size or gt.frames.shape[1]
+    for name, video in (("generated", gen), ("ground truth", gt)):
+        if video.frames.shape[1] != size:
+            warn.append(f"{name} crops {video.frames.shape[1]}x{video.frames.shape[1]} resized to {size}x{size}")
+    crops = {"generated": _resize(gen.frames, size), "ground_truth": _resize(gt.frames, size)}
+    landmarks = None
+    try:
+        landmarks = {}
+        for method in ("ground_truth", "generated"):  # the ground truth first: no face there, no LMD
+            landmarks[method] = detect_landmarks(crops[method], options.detect_every)
+            if not np.isfinite(landmarks[method]).all(axis=(1, 2)).any():
+                raise NoFaceError(f"no face in any {method.replace('_', ' ')} crop")
+    except (FaceError, NoFaceError) as exc:
+        skipped["lmd"] = f"dlib landmarks on the crops: {exc}"
+        landmarks = None
+    return Crops(crops["generated"], crops["ground_truth"], landmarks, crops, "none (--aligned: the videos are crops)")
+
+
+# ---------------------------------------------------------------------------------------------------------- metrics
+
+
+def _images(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def image_metrics(generated: np.ndarray, ground_truth: np.ndarray, lpips_net=None) -> dict[str, float]:
+    """SSIM, PSNR (capped at PSNR_CAP per frame) and LPIPS (when ``lpips_net``) over the whole crop and its lower half.
+
+    generated, ground_truth: uint8 (T, S, S, 3) crops; the figures are means over frames.
+    """
+    pred, target = _images(generated), _images(ground_truth)
+    out = {}
+    for region in ("face", "mouth"):
+        p, t = (pred, target) if region == "face" else (mouth_region(pred), mouth_region(target))
+        out[f"{region}_ssim"] = float(ssim(p, t))
+        out[f"{region}_psnr"] = float(psnr(p, t, reduction="none").clamp(max=PSNR_CAP).mean())
+        if lpips_net is not None:
+            with torch.no_grad():
+                values = torch.cat([lpips_net(p[i : i + 32], t[i : i + 32]) for i in range(0, len(p), 32)])
+            out[f"{region}_lpips"] = float(values.mean())
+    return out
+
+
+def _sync_record(result: SyncResult, prefix: str) -> dict:
+    return {f"{prefix}lse_d": result.lse_d, f"{prefix}lse_c": result.lse_c, f"{prefix}offset": result.offset}
+
+
+class SyncNetworks:
+    """The embedding networks of the sync figures, loaded once: facekit's expert and/or the official SyncNet."""
+
+    def __init__(self, expert: str | Path | None = None, syncnet: str | Path | None = None) -> None:
+        from facekit.metrics.sync import SyncEvaluator, checkpoint_id
+        from facekit.metrics.syncnet_official import load_official
+
+        self.expert = SyncEvaluator(expert) if expert is not None else None
+        self.official = load_official(syncnet) if syncnet is not None else None
+        self.official_id = checkpoint_id(syncnet) if syncnet is not None else None
+        self.names = {}
+        if self.expert is not None:
+            self.names["expert"] = f"facekit expert {self.expert.expert_id}"
+        if self.official is not None:
+            self.names["official"] = f"official SyncNet {self.official_id}"
+
+    def score(self, crops: np.ndarray, official_frames: np.ndarray, audio: np.ndarray, fps: float) -> dict:
+        """{"expert": SyncResult, "official": SyncResult | str (why not)} for one video's crops and audio."""
+        from facekit.metrics.sync import sync_scores
+        from facekit.metrics.syncnet_official import official_embeddings
+
+        out: dict = {}
+        if self.expert is not None:
+            out["expert"] = self.expert.evaluate(crops, audio, fps)
+        if self.official is not None:
+            try:
+                out["official"] = sync_scores(*official_embeddings(self.official, official_frames, audio), MAX_OFFSET)
+                out["official"].expert_id = self.official_id
+            except ValueError as exc:  # too short for syncnet_python's 6-frame minimum
+                out["official"] = str(exc)
+        return out
+
+
+def score_clip(
+    stem: str, gen_path: Path, gt_path: Path, options: BenchmarkOptions, networks: SyncNetworks, lpips_net
+) -> tuple[dict, list[dict], dict | None]:
+    """One pair -> (per-clip record, sync curves, sample frames or None); raises ClipSkipped / VideoError."""
+    warn: list[str] = []
+    skipped: dict[str, str] = {}
+    gen, gt = load_video(gen_path), load_video(gt_path)
+    num = conform_pair(gen, gt, options, warn)
+    size = options.image_size or 96
+    crops = (aligned_crops(gen, gt, options, skipped, warn) if options.aligned
+             else detected_crops(gen, gt, size, options, skipped, warn))  # fmt: skip
+    record: dict = {"clip": stem, "frames": num, "fps": FPS, "crop_size": crops.ground_truth.shape[1]}
+    record.update(generated_file=str(gen_path), ground_truth_file=str(gt_path), alignment=crops.alignment)
+    figures = image_metrics(crops.generated, crops.ground_truth, lpips_net)
+    if crops.landmarks is not None:
+        value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"])
+        figures["lmd"] = None if np.isnan(value) else value
+        if figures["lmd"] is None:
+            skipped["lmd"] = "no frame has a face in both videos"
+    record["generated"], record["ground_truth"] = figures, {}
+    curves: dict[str, dict] = {}
+    videos = {"generated": (gen, crops.generated), "ground_truth": (gt, crops.ground_truth)}
+    for method, (video, frames) in videos.items():
+        if video.audio is None:
+            if networks.names:
+                skipped[f"{method} sync"] = video.no_audio
+            continue
+        for key, result in networks.score(frames, crops.official[method], video.audio, FPS).items():
+            prefix = "" if key == "expert" else "official_"
+            if isinstance(result, str):
+                skipped[f"{method} {prefix}sync"] = result
+                continue
+            record[method].update(_sync_record(result, prefix))
+            curve = curves.setdefault(key, {"clip": stem, "network": networks.names[key]})
+            curve["offsets"] = result.offsets.tolist()
+            curve.setdefault("mdist", {})[method] = [round(float(x), 6) for x in result.mdist]
+            curve.setdefault("confidence", {})[method] = [round(float(x), 6) for x in result.confidence_per_frame]
+    record["warnings"], record["skipped_metrics"] = warn, skipped
+    picks = np.unique(np.linspace(0, num - 1, options.sample_frames).round().astype(int)).tolist()
+    sample = {"clip": stem, "frames": picks, "generated": crops.generated[picks]}
+    sample["ground_truth"] = crops.ground_truth[picks]
+    return record, list(curves.values()), sample
+
+
+def summarise(per_clip: list[dict], methods: tuple[str, ...] = METHODS) -> dict:
+    """Mean over clips of every figure (clips without it left out); offsets also as the share of clips at 0."""
+    summary = {}
+    for method in methods:
+        keys = list(dict.fromkeys(k for c in per_clip for k in c.get(method, {})))
+        row = {}
+        for key in keys:
+            values = [c[method][key] for c in per_clip if c.get(method, {}).get(key) is not None]
+            if values:
+                row[key] = float(np.mean(values))
+                if key.endswith("offset"):
+                    row[f"{key}_zero_share"] = float(np.mean([v == 0 for v in values]))
+        summary[method] = row
+    return summary
+
+
+def _lpips(options: BenchmarkOptions) -> tuple[object | None, str]:
+    """(the LPIPS network or None, what to report: its backbone, or why LPIPS was skipped)."""
+    from facekit.metrics.lpips import LPIPSMetric, LPIPSWeightsError
+
+    try:
+        net = LPIPSMetric(options.lpips_cache)
+    except LPIPSWeightsError as exc:  # missing or altered backbone: never fall back to a random one
+        return None, f"skipped: {exc}"
+    return net, f"lpips alex v0.1, backbone {net.backbone.get('source')} (sha256 {net.backbone.get('sha256')})"
+
+
+def run_benchmark(
+    generated: str | Path,
+    ground_truth: str | Path,
+    expert: str | Path | None = None,
+    syncnet: str | Path | None = None,
+    options: BenchmarkOptions | None = None,
+    progress: bool = False,
+) -> dict:
+    """Score every generated video against its ground truth -> a result dict in ``facekit.report``'s shape.
+
+    ``expert``: a facekit sync-expert checkpoint; ``syncnet``: the official ``syncnet_v2.model`` (either or both for
+    the sync figures, none for image figures only). Clips that cannot be scored are in ``result["skipped"]``.
+    """
+    from facekit.data.audio import AudioError
+    from facekit.data.video import VideoError
+
+    options = options or BenchmarkOptions()
+    if not options.aligned:
+        from facekit.data.face import FaceError, FaceLandmarker
+
+        try:
+            FaceLandmarker()  # fail before any work when dlib is missing
+        except FaceError as exc:
+            raise FaceError(f"{exc}; or pass --aligned if the videos already are aligned face crops") from exc
+    pairs, unmatched = match_videos(generated, ground_truth)
+    networks = SyncNetworks(expert, syncnet)
+    lpips_net, lpips_info = _lpips(options)
+    start = time.perf_counter()
+    per_clip, skipped, sync, samples = [], [], [], []
+    for i, (stem, gen_path, gt_path) in enumerate(pairs):
+        if progress:
+            print(f"[{i + 1}/{len(pairs)}] {stem}", flush=True)
+        if gt_path is None:
+            skipped.append({"clip": stem, "reason": f"no ground-truth video named {stem}.* in {ground_truth} for "
+                                                    f"{gen_path}; add it or remove the generated video"})  # fmt: skip
+            continue
+        try:
+            record, curves, sample = score_clip(stem, gen_path, gt_path, options, networks, lpips_net)
+        except (ClipSkipped, VideoError, AudioError) as exc:
+            skipped.append({"clip": stem, "reason": str(exc)})
+            continue
+        if lpips_net is None:
+            record["skipped_metrics"]["lpips"] = lpips_info
+        per_clip.append(record)
+        sync += curves
+        if len(samples) < options.num_samples:
+            samples.append(sample)
+    size = options.image_size or (None if options.aligned else 96)
+    settings = {
+        "generated": str(generated),
+        "ground_truth": str(ground_truth),
+        "mode": "aligned crops (--aligned, no detection)" if options.aligned else "face detection + alignment",
+        "face_detector": "dlib HOG (+ CNN fallback) and shape_predictor_68_face_landmarks (face_recognition_models)",
+        "crop": f"square, {f'{size} px' if size else 'ground truth side'}; {ALIGNED if options.aligned else DETECTED}",
+        "mouth_region": "lower half of the crop",
+        "ssim": "Gaussian sigma 1.5, K1 0.01, K2 0.03, population covariance, data range 1.0 (= scikit-image)",
+        "psnr": f"10 log10(1 / MSE) per frame, capped at {PSNR_CAP:g} dB, mean over frames",
+        "lpips": lpips_info,
+        "lmd": "mean distance of 68-point landmarks 48-67, crop pixels; frames without a face in either left out",
+        "sync_protocol": f"5-frame windows, offsets -{MAX_OFFSET}..{MAX_OFFSET}, LSE-D = min mdist, "
+        "LSE-C = median - min; offset + = audio lags",
+        "sync_expert": networks.names.get("expert", "none (no --expert)"),
+        "official_syncnet": (
+            f"{syncnet} (sha256[:12] {networks.official_id}); input: 224 px crops of the same alignment, BGR, MFCC"
+        )
+        if syncnet
+        else "none (no --syncnet)",  # fmt: skip
+        "fps": f"{FPS:g} (other rates resampled by nearest frame, as facekit prepare)",
+        "length_mismatch": f"trimmed to the shorter when <= {options.max_trim_frames} frames apart, else skipped",
+        "options": str(asdict(options)),
+    }
+    notes = [f"ground truth without a generated video (not scored): {p}" for p in unmatched]
+    summary: dict = summarise(per_clip) if per_clip else {m: {} for m in METHODS}
+    if networks.expert is not None:
+        summary["expert_id"] = networks.expert.expert_id
+    return {
+        "title": "facekit benchmark: generated vs ground-truth videos",
+        "mode": "folders",
+        "settings": settings,
+        "clips": len(per_clip),
+        "seconds": round(time.perf_counter() - start, 2),
+        "summary": summary,
+        "per_clip": per_clip,
+        "skipped": skipped,
+        "notes": notes,
+        "sync": sync,
+        "samples": samples,
+    }
