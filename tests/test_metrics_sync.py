@@ -357,3 +357,19 @@ def test_offset_recovery_with_a_mocked_expert():
     frames = np.repeat(loud[:, None, None, None], 1, 0) * np.ones((60, 16, 16, 3), np.float32)
     found = offset_recovery(SyncEvaluator(Energy(5, 4)), frames, wav, range(-3, 4))
     assert found == {k: k for k in range(-3, 4)}
+
+    class Recorder(Energy):  # keeps the mel windows it is shown
+        seen: list = []
+
+        def embed_audio(self, mel):
+            self.seen.append(mel.clone())
+            return super().embed_audio(mel)
+
+    as_float, as_int16 = Recorder(5, 4), Recorder(5, 4)
+    as_float.seen, as_int16.seen = [], []
+    offset_recovery(SyncEvaluator(as_float), frames, wav, range(0, 1))
+    found16 = offset_recovery(SyncEvaluator(as_int16), frames, (wav * 32767).astype(np.int16), range(-3, 4))
+    # int16 samples are scaled to [-1, 1] as everywhere else: the same mel windows, the same offsets
+    torch.testing.assert_close(as_int16.seen[0], as_float.seen[0], atol=1e-3, rtol=0)  # the unshifted windows
+    torch.testing.assert_close(as_int16.seen[4], as_float.seen[1], atol=1e-3, rtol=0)  # shift 0
+    assert found16 == found

@@ -282,8 +282,12 @@ def offset_recovery(
     """The offset the SyncNet protocol finds when the clip's audio is shifted by k frames, for every k in ``shifts``.
 
     A sound expert returns k for every k (0 for the untouched clip). Video embeddings are computed once; the audio is
-    shifted in samples, so the mel of every shift is recomputed exactly.
+    shifted in samples, so the mel of every shift is recomputed exactly. ``wav``: 16 kHz mono, float in [-1, 1] or
+    int16.
     """
+    wav = np.asarray(wav)
+    if wav.dtype == np.int16:  # as _mel_of: int16 samples are scaled to [-1, 1] (unscaled, the mel saturates)
+        wav = wav.astype(np.float32) / 32767
     video, _ = evaluator.embeddings(frames, melspectrogram(wav), None)
     device = next(evaluator.model.parameters()).device
     found = {}
