@@ -167,7 +167,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from facekit.evaluation import evaluate_generator
 
         details = args.out_dir is not None  # curves and sample frames for the report
-        result = evaluate_generator(args.checkpoint, args.data, args.expert, args.split, args.max_clips, details)
+        result = evaluate_generator(
+            args.checkpoint, args.data, args.expert, args.split, args.max_clips, details=details
+        )
     result["command"] = " ".join(["facekit", *args.argv])
     if args.out_dir:
         from facekit.report import write_outputs

@@ -78,6 +78,7 @@ def evaluate_generator(
     split: str = "eval",
     max_clips: int | None = None,
     reference_index: int = 0,
+    *,
     details: bool = False,
     num_samples: int = 4,
 ) -> dict:
