@@ -35,6 +35,7 @@ METRICS = {
     "mouth_l1": ("mouth L1", False),
     "mouth_ssim": ("mouth SSIM", True),
     "mouth_psnr": ("mouth PSNR (dB)", True),
+    "mouth_lpips": ("mouth LPIPS", False),
     "lse_d": ("LSE-D", False),
     "lse_c": ("LSE-C", True),
     "offset_zero_share": ("share of clips at offset 0", True),

@@ -59,16 +59,38 @@ def baselines(windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"reference_pasted": pasted, "mean_mouth": mean}
 
 
-def image_scores(pred: torch.Tensor, target: torch.Tensor, skip: int | None = None) -> dict[str, float]:
-    """Mouth-region L1, SSIM and PSNR (per frame, then the mean); frame ``skip`` (the reference) is left out.
-    PSNR of an identical frame (infinite) is capped at 100 dB."""
+def image_scores(
+    pred: torch.Tensor, target: torch.Tensor, skip: int | None = None, lpips_net: torch.nn.Module | None = None
+) -> dict[str, float]:
+    """Mouth-region L1, SSIM and PSNR (and LPIPS with ``lpips_net``), per frame, then the mean; frame ``skip`` (the
+    reference) is left out. PSNR of an identical frame (infinite) is capped at 100 dB."""
     keep = [i for i in range(pred.shape[0]) if i != skip]
     p, t = mouth_region(pred[keep]), mouth_region(target[keep])
-    return {
+    scores = {
         "mouth_l1": float((p - t).abs().mean()),
         "mouth_ssim": float(ssim(p, t)),
         "mouth_psnr": float(psnr(p, t, reduction="none").clamp(max=100).mean()),
     }
+    if lpips_net is not None:
+        with torch.no_grad():
+            scores["mouth_lpips"] = float(
+                torch.cat([lpips_net(p[i : i + 64], t[i : i + 64]) for i in range(0, len(p), 64)]).mean()
+            )
+    return scores
+
+
+def lpips_or_reason(image_size: int) -> tuple[torch.nn.Module | None, str]:
+    """The LPIPS-alex network when its fetched weights are here and the mouth region is large enough (AlexNet needs
+    31 px a side), else None and the reason, recorded with the figures."""
+    from facekit.metrics.lpips import LPIPSMetric, LPIPSWeightsError
+
+    if image_size // 2 < 31:
+        return None, f"skipped: the mouth region ({image_size // 2} px high) is below AlexNet's 31 px"
+    try:
+        net = LPIPSMetric()
+    except LPIPSWeightsError as exc:
+        return None, f"skipped: {exc}"
+    return net, f"lpips alex v0.1, backbone sha256 {net.backbone.get('sha256', '?')[:12]}"
 
 
 def evaluate_generator(
@@ -79,11 +101,13 @@ def evaluate_generator(
     max_clips: int | None = None,
     reference_index: int = 0,
     *,
+    lpips: bool = True,
     details: bool = False,
     num_samples: int = 4,
 ) -> dict:
     """Per-clip and mean figures of the generator and the baselines on ``split`` of ``data_root``.
 
+    ``lpips``: also mouth-region LPIPS when its weights are fetched (else the reason it is skipped, in the summary).
     ``details``: also keep what ``facekit.report.write_report`` draws -- the mdist(offset) and per-frame confidence
     curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
     (``result["samples"]``, arrays, not JSON).
@@ -96,6 +120,7 @@ def evaluate_generator(
         from facekit.metrics.sync import SyncEvaluator
 
         sync = SyncEvaluator(expert)
+    lpips_net, lpips_note = lpips_or_reason(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
     clips, curves, samples = [], [], []
     for info in infos:
         clip = load_clip(data_root, info)
@@ -103,7 +128,7 @@ def evaluate_generator(
         frames = {"generated": generate_frames(model, windows), **baselines(windows)}
         record: dict = {"clip": info.id, "identity": info.identity}
         for name in METHODS:
-            record[name] = image_scores(frames[name], windows["target"], skip=reference_index)
+            record[name] = image_scores(frames[name], windows["target"], skip=reference_index, lpips_net=lpips_net)
         if sync is not None:
             curve: dict = {
                 "clip": info.id,
@@ -132,6 +157,7 @@ def evaluate_generator(
         for name in ("generated", "ground_truth"):
             summary[name]["offset_zero_share"] = float(np.mean([c[name]["offset"] == 0 for c in clips]))
         summary["expert_id"] = sync.expert_id
+    summary["lpips"] = lpips_note
     result = {"split": split, "clips": len(clips), "checkpoint": str(checkpoint), "summary": summary, "per_clip": clips}
     if details:
         result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}"
