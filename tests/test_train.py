@@ -183,3 +183,10 @@ def test_gan_losses_move_only_their_own_player():
     d_on_disc = torch.autograd.grad(d_loss, params, retain_graph=True)
     assert all(g.abs().sum() > 0 for g, p in zip(d_on_disc, params, strict=True) if p.ndim > 1)  # every weight moves
     assert torch.autograd.grad(d_loss, fake, allow_unused=True)[0] is None
+
+
+def test_perceptual_term_on_a_too_small_mouth_is_a_clear_error(corpus, tiny_cfg, tmp_path):
+    from facekit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="perceptual_weight needs a mouth region of at least 31 px"):
+        train_generator(_cfg(tiny_cfg, **{"train.perceptual_weight": 0.1}), corpus, tmp_path / "run", progress=False)

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from facekit.config import Config
+from facekit.config import Config, ConfigError
 from facekit.data.dataset import FaceDataset, SyncDataset
 from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
@@ -274,6 +274,11 @@ def train_generator(
     use_sync = expert is not None and t.sync_weight > 0 and cfg.data.num_frames == cfg.data.sync_frames
     perceptual = None
     if t.perceptual_weight > 0:
+        if cfg.data.image_size // 2 < 31:
+            raise ConfigError(
+                f"train.perceptual_weight needs a mouth region of at least 31 px (AlexNet's smallest input); "
+                f"data.image_size={cfg.data.image_size} gives {cfg.data.image_size // 2}: use 64 or more, or weight 0"
+            )
         from facekit.metrics.lpips import LPIPSMetric
 
         perceptual = LPIPSMetric().to(device)
