@@ -187,6 +187,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from facekit.generate import GenerateError, generate
+
+    drop = [m.strip() for m in args.drop.split(",") if m.strip()] if args.drop else []
+    try:
+        summary = generate(
+            args.checkpoint,
+            args.face,
+            audio=args.audio,
+            text=args.text,
+            align=args.align,
+            mouth=args.mouth,
+            out=args.out,
+            aligned=args.aligned,
+            drop=drop,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+    except GenerateError as exc:
+        print(f"facekit generate: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from facekit.ablation import load_protocol, run_ablation
     from facekit.data.synthetic.corpus import generate_corpus
@@ -289,6 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the full JSON (per clip + summary) here")
     p.add_argument("--out-dir", help="write report.md (+ figures/), results.json, per_clip.csv, summary.csv here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("generate", help="a checkpoint + a face + speech -> a lip-synced mp4 with the audio")
+    p.add_argument("--checkpoint", required=True, help="generator checkpoint (last.pt of facekit train generator)")
+    p.add_argument("--face", required=True, help="face image (repeated) or video (looped back and forth)")
+    p.add_argument("--audio", help="speech: any audio or video file with sound; sets the video's length")
+    text = p.add_mutually_exclusive_group()
+    text.add_argument("--text", help="the sentence said in --audio (aligned approximately to its speech)")
+    text.add_argument("--align", help="time-aligned transcript (GRID .align)")
+    p.add_argument("--mouth", help="mouth images: a driver video, a folder of images or a .npy (T, M, M, 3)")
+    p.add_argument("--out", required=True, help="output mp4")
+    p.add_argument("--aligned", action="store_true", help="--face already is an aligned face crop of the model's size")
+    p.add_argument("--drop", help="modalities of the checkpoint to leave out (comma-separated; zero data feature)")
+    p.add_argument("--batch-size", type=int, default=32, help="frames per model call (default 32)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("ablate", help="the ablation grid: modality order, subsets, variant, formula, contrastive")
     p.add_argument(

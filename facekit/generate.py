@@ -1,0 +1,472 @@
+"""``facekit generate``: a generator checkpoint + a face + speech -> a lip-synced mp4 with the speech's audio.
+
+Inputs (any of audio, text and mouth images; the checkpoint's ``model.cascade.order`` says which it needs):
+
+- **face**: an image (a still face, repeated for the whole speech) or a video (its frames resampled to 25 fps, then
+  played forward and backward -- 0, 1, ..., n-1, n-2, ..., 1, 0, 1, ... -- as often as the speech needs and cut at its
+  end; a ping-pong loop has no jump). The face is found and aligned as ``facekit prepare`` does (``facekit.data.face``
+  landmarks, the ``facekit.data.crop`` similarity transform, smoothed over time for a video); with ``aligned=True``
+  the input already is an aligned face crop of the model's size (no detection, no paste-back: synthetic faces).
+- **audio**: any file FFmpeg reads -> 16 kHz mono -> a log-mel window per frame (``facekit.data.audio``).
+- **text**: a GRID ``.align`` transcript (``time-aligned``), or a sentence with audio, aligned ``approximate`` ly:
+  speech segments are found by energy and the sentence's phonemes spread over the speech time in proportion to their
+  typical durations. The summary and a log line say which.
+- **mouth**: a driver video (its face found, aligned and drawn as a lip sketch, as ``facekit prepare`` does), a folder
+  of mouth images, or a ``.npy`` of them (uint8 (T, M, M, 3), e.g. a prepared clip's ``mouth.npy``); looped like the
+  face video.
+
+The model sees what it saw in training (``facekit.data.dataset.clip_windows``): the crop with its lower half zeroed,
+one fixed reference crop (frame 0), and the per-frame modality windows; a modality listed in ``drop`` is marked absent
+(``has``), so its data feature is zero -- the encoders' own way of handling a clip without that modality. The
+generated crops are pasted back into the full frames with a feathered mouth mask (``facekit.data.paste``).
+
+Output length: the audio's (``floor(samples * 25 / 16000)`` frames), else the transcript's, else the driver's. The
+audio is muxed in as AAC, cut to the video's length.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facekit.config import MODALITIES, Config
+from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
+from facekit.data.clips import Clip, ClipInfo
+from facekit.data.text import PhonemeSpan, phoneme_track, read_align, sentence_to_phonemes, words_to_phoneme_spans
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+FLAGS = {"text": "--text SENTENCE (with --audio) or --align FILE.align", "audio": "--audio FILE", "mouth": "--mouth"}
+
+
+class GenerateError(ValueError):
+    """Input that ``facekit generate`` cannot use; the message names the file or flag and the fix."""
+
+
+@dataclass
+class Face:
+    """Source frames of the face and their aligned crops."""
+
+    frames: np.ndarray  # uint8 (F, H, W, 3): the image (F = 1) or the video's frames at 25 fps
+    crops: np.ndarray  # uint8 (F, S, S, 3)
+    alpha: np.ndarray | None  # (F,) complex crop -> video transforms (None: the frames are the crops)
+    beta: np.ndarray | None
+    kind: str  # image | video
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file -> uint8 RGB (H, W, 3); GenerateError naming the file when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise GenerateError(f"cannot read the image {path} ({exc}); use a PNG or JPEG file") from exc
+
+
+def _read_frames(path: Path, fps: float) -> tuple[np.ndarray, str]:
+    """An image or a video file -> (uint8 (F, H, W, 3) frames at ``fps``, "image" | "video")."""
+    if not path.is_file():
+        raise GenerateError(f"{path}: no such file; check the path")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return read_image(path)[None], "image"
+    from facekit.data.video import read_video
+
+    frames, source_fps = read_video(path)
+    if abs(source_fps - fps) > 0.01:  # nearest frames, as facekit prepare does
+        n = max(1, int(len(frames) * fps / source_fps))
+        frames = frames[np.minimum(np.round(np.arange(n) * source_fps / fps).astype(int), len(frames) - 1)]
+    return frames, "video"
+
+
+def loop_indices(num_source: int, num_frames: int) -> np.ndarray:
+    """Source frame of each output frame: forward, backward, forward, ... (a ping-pong loop), cut at ``num_frames``."""
+    if num_source <= 1:
+        return np.zeros(num_frames, np.int64)
+    k = np.arange(num_frames) % (2 * (num_source - 1))
+    return np.where(k < num_source, k, 2 * (num_source - 1) - k)
+
+
+def align_face(frames: np.ndarray, size: int, path: str | Path, kind: str = "video", smooth_frames: int = 7) -> Face:
+    """Find, align and crop the face of uint8 RGB frames (F, H, W, 3) as ``facekit prepare`` does -> a Face.
+
+    One frame (an image): dlib's detectors in turn (HOG, upsampled HOG, CNN), 68 landmarks, the similarity fit. A
+    video: ``FaceLandmarker`` (detection on every 5th frame), faceless frames at the start and end cut, shorter runs
+    inside interpolated by ``prepare.fill_missing``, the fit smoothed over time. GenerateError naming ``path`` when
+    there is no usable face.
+    """
+    from facekit.data import crop
+    from facekit.data.face import FaceLandmarker, NoFaceError, detect_face, predict_landmarks
+    from facekit.data.prepare import ClipSkipped, PrepareOptions, fill_missing
+
+    hint = (
+        "use a picture or video with a clear, frontal face, or pass --aligned (aligned=True) "
+        f"if it already is an aligned face crop of {size}x{size}"
+    )
+    if len(frames) == 1:
+        box = detect_face(frames[0])
+        if box is None:
+            raise GenerateError(f"no face found in {path} (dlib's HOG and CNN detectors); {hint}")
+        landmarks = predict_landmarks(frames[0], box)[None]
+        alpha, beta = crop.fit_similarity(landmarks, size)
+    else:
+        options = PrepareOptions(image_size=size, smooth_frames=smooth_frames)
+        try:
+            landmarks, found = FaceLandmarker(options.detect_every, max_gap=options.max_gap)(frames)
+            if found.any():  # faceless frames at the start or end (at most max_edge): cut, as prepare does
+                keep = slice(int(np.argmax(found)), len(found) - int(np.argmax(found[::-1])))
+                frames, landmarks, found = frames[keep], landmarks[keep], found[keep]
+            fill_missing(landmarks, found, options.max_gap, options.max_missing)
+        except (NoFaceError, ClipSkipped) as exc:
+            raise GenerateError(f"{path}: {exc}; {hint}") from exc
+        alpha, beta = crop.smooth_similarity(*crop.fit_similarity(landmarks, size), size, smooth_frames)
+    return Face(frames, crop.warp_frames(frames, alpha, beta, size), alpha, beta, kind)
+
+
+def load_face(
+    path: str | Path, size: int, aligned: bool = False, fps: float = 25.0, max_frames: int | None = None
+) -> Face:
+    """The face input (image or video) -> Face with crops of side ``size``; ``aligned``: the input is the crops.
+
+    ``max_frames``: use only the first frames of a video (those a ping-pong loop of that length reaches)."""
+    path = Path(path)
+    frames, kind = _read_frames(path, fps)
+    frames = frames[:max_frames]
+    if not aligned:
+        return align_face(frames, size, path, kind)
+    if frames.shape[1:3] != (size, size):
+        h, w = frames.shape[1:3]
+        raise GenerateError(
+            f"{path} is {w}x{h} but the checkpoint's model makes {size}x{size} crops (data.image_size={size}): "
+            f"with --aligned the face must be an aligned crop of exactly {size}x{size}; resize it, or drop --aligned "
+            "to find and align the face"
+        )
+    return Face(frames, frames, None, None, kind)
+
+
+def speech_segments(
+    wav: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    below_loud_db: float = 30.0,
+    floor_db: float = -55.0,
+    min_pause: float = 0.15,
+    min_speech: float = 0.05,
+) -> list[tuple[float, float]]:
+    """Speech segments (start, end) in seconds of mono audio in [-1, 1], found by energy.
+
+    RMS of 10 ms frames in dBFS; a frame is speech when louder than the 95th percentile minus ``below_loud_db`` (and
+    than ``floor_db``); pauses shorter than ``min_pause`` s are bridged, segments shorter than ``min_speech`` s dropped.
+    """
+    hop = sample_rate // 100
+    n = len(wav) // hop
+    if n == 0:
+        return []
+    rms = np.sqrt(np.mean(np.asarray(wav[: n * hop], np.float64).reshape(n, hop) ** 2, axis=1))
+    db = 20 * np.log10(np.maximum(rms, 1e-10))
+    active = db > max(float(np.percentile(db, 95)) - below_loud_db, floor_db)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    segments: list[list[float]] = []
+    for start, end in zip(edges[::2] / 100, edges[1::2] / 100, strict=True):
+        if segments and start - segments[-1][1] < min_pause:
+            segments[-1][1] = float(end)
+        else:
+            segments.append([float(start), float(end)])
+    return [(s, e) for s, e in segments if e - s >= min_speech]
+
+
+def approximate_alignment(
+    sentence: str, wav: np.ndarray, sample_rate: int = SAMPLE_RATE
+) -> tuple[list[PhonemeSpan], list[tuple[float, float]]]:
+    """Place ``sentence``'s phonemes on the speech of ``wav`` -> (phoneme spans in seconds, speech segments).
+
+    The phonemes (CMU dictionary, letter-to-sound fallback) share the total speech time of ``speech_segments`` in
+    proportion to their typical durations (``synthetic.articulation.intrinsic_duration``); a phoneme that straddles a
+    pause is split around it. Raises GenerateError when the audio holds no speech.
+    """
+    from facekit.data.synthetic.articulation import intrinsic_duration
+
+    phonemes = [p for word in sentence_to_phonemes(sentence) for p in word]
+    segments = speech_segments(wav, sample_rate)
+    if not segments:
+        raise GenerateError("no speech found in the audio (it is silent); give audio with speech or --align")
+    lengths = np.array([e - s for s, e in segments])
+    seg_start = np.concatenate([[0.0], np.cumsum(lengths)])  # segment i covers speech time seg_start[i:i+2]
+    weights = np.array([intrinsic_duration(p) for p in phonemes])
+    bounds = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * seg_start[-1]
+    spans = []
+    for p, a, b in zip(phonemes, bounds[:-1], bounds[1:], strict=True):
+        for (s, _), c0, c1 in zip(segments, seg_start[:-1], seg_start[1:], strict=True):
+            lo, hi = max(a, c0), min(b, c1)
+            if hi > lo:
+                spans.append(PhonemeSpan(s + lo - c0, s + hi - c0, p))
+    return spans, segments
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (T, h, w, 3) -> uint8 (T, size, size, 3), bilinear with antialiasing."""
+    import torch.nn.functional as F
+
+    if images.shape[1:3] == (size, size):
+        return images
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def load_mouth(path: str | Path, size: int, fps: float = 25.0) -> tuple[np.ndarray, str]:
+    """The mouth-image modality -> (uint8 (T, size, size, 3), how it was made).
+
+    ``path``: a folder of images (sorted by name), a ``.npy`` of uint8 (T, M, M, 3) mouth images, or a driver video
+    whose face is found and aligned and whose lips are drawn as ``facekit prepare`` draws them (a lip sketch).
+    """
+    from facekit.data.prepare import ClipSkipped, PrepareOptions, prepare_clip
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise GenerateError(f"{path}: a folder without images; give mouth images (png/jpg) or a driver video")
+        return _resize(np.stack([_resize(read_image(f)[None], size)[0] for f in files]), size), "images"
+    if path.suffix == ".npy":
+        try:
+            images = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise GenerateError(f"cannot read {path} ({exc}); save mouth images as uint8 (T, M, M, 3)") from exc
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise GenerateError(f"{path}: {images.dtype} {images.shape}; mouth images must be uint8 (T, M, M, 3)")
+        return _resize(images, size), "images"
+    frames, kind = _read_frames(path, fps)
+    if kind == "image":
+        return _resize(frames, size), "images"
+    options = PrepareOptions(image_size=2 * size)
+    try:
+        clip = prepare_clip(frames, fps, np.zeros(1, np.float32), "driver", "driver", options=options)
+    except ClipSkipped as exc:
+        raise GenerateError(f"driver video {path}: {exc}; use a video with the speaker's face in every frame") from exc
+    return clip.mouth, "lip sketch of a driver video"
+
+
+def load_model(checkpoint, device: str | torch.device = "cpu"):
+    """A checkpoint path, or an already built ``(LipSyncModel, Config)`` -> (model in eval mode, config, label)."""
+    from facekit.evaluation import load_generator
+    from facekit.train.checkpoint import CheckpointError
+
+    if isinstance(checkpoint, (str, Path)):
+        try:
+            model, cfg = load_generator(checkpoint, device)
+        except RuntimeError as exc:  # load_state_dict: weights of another architecture than the stored config
+            reason = str(exc).strip().splitlines()[0]
+            raise CheckpointError(
+                f"{checkpoint}: its weights do not fit its own config ({reason}); re-train or re-save it"
+            ) from exc
+        return model, cfg, str(checkpoint)
+    model, cfg = checkpoint
+    return model.to(device).eval(), cfg, type(model).__name__
+
+
+def _stderr(message: str) -> None:
+    print(f"facekit generate: {message}", file=sys.stderr)
+
+
+def _length(wav, words_end: float | None, mouth, fps: float) -> int:
+    if wav is not None:
+        return math.floor(len(wav) * fps / SAMPLE_RATE)
+    if words_end is not None:
+        return math.ceil(words_end * fps - 1e-6)
+    if mouth is not None:
+        return len(mouth)
+    raise GenerateError("nothing sets the video's length: give --audio FILE or --align FILE.align")
+
+
+def generate(
+    checkpoint: str | Path | tuple,
+    face: str | Path,
+    audio: str | Path | None = None,
+    text: str | None = None,
+    align: str | Path | None = None,
+    mouth: str | Path | None = None,
+    out: str | Path = "generated.mp4",
+    aligned: bool = False,
+    *,
+    drop: Sequence[str] = (),
+    reference_index: int = 0,
+    batch_size: int = 32,
+    device: str = "cpu",
+    return_frames: bool = False,
+    log: Callable[[str], None] | None = _stderr,
+) -> dict:
+    """Generate a lip-synced video of ``face`` speaking ``audio`` / ``text`` / ``mouth`` and write it to ``out``.
+
+    ``checkpoint``: a generator checkpoint (``last.pt`` of ``facekit train generator``) or ``(LipSyncModel, Config)``.
+    ``text``: a sentence (aligned approximately to the audio's speech); ``align``: a GRID ``.align`` transcript (time-
+    aligned); not both. ``drop``: modalities of the checkpoint's order to leave out (their data feature is zero).
+    ``reference_index``: the face frame used as the reference (pose and appearance). ``return_frames``: also return
+    the written frames (``summary["frames"]``, uint8 (T, H, W, 3)).
+    Returns a summary (JSON-able without ``frames``): what was used, the alignment ("time-aligned" / "approximate" /
+    None), seconds per stage and ``frames_per_s`` (end to end, model load excluded).
+    """
+    from facekit.data.dataset import clip_windows
+    from facekit.data.paste import paste_back
+    from facekit.data.video import write_video
+    from facekit.evaluation import generate_frames
+
+    log = log or (lambda message: None)
+    model, cfg, source = load_model(checkpoint, device)
+    cfg: Config
+    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    fps, size = cfg.data.fps, cfg.data.image_size
+    order = list(cfg.model.cascade.order)
+    unknown = [m for m in drop if m not in order]
+    if unknown:
+        raise GenerateError(f"--drop {','.join(unknown)}: not in the checkpoint's modalities ({','.join(order)})")
+    if text is not None and align is not None:
+        raise GenerateError("give --text SENTENCE or --align FILE.align, not both (the transcript holds the words)")
+    if text is not None and audio is None:
+        raise GenerateError(
+            f"text {text!r} has no timing: give --align FILE.align (a time-aligned transcript), or --audio FILE "
+            "(the sentence is then aligned approximately to the speech)"
+        )
+    warnings: list[str] = []
+
+    # speech: audio, text, mouth images
+    tic = time.perf_counter()
+    wav = None
+    if audio is not None:
+        wav = load_audio(audio)
+        window = MEL_WINDOW * HOP / SAMPLE_RATE  # 0.2 s
+        if len(wav) < MEL_WINDOW * HOP:
+            raise GenerateError(
+                f"{audio} lasts {len(wav) / SAMPLE_RATE:.3f} s, shorter than one audio window ({window:.1f} s of "
+                f"log-mel); give at least {window:.1f} s of speech"
+            )
+    words = read_align(align) if align is not None else None
+    mouth_images, mouth_kind = load_mouth(mouth, cfg.data.mouth_size, fps) if mouth is not None else (None, None)
+    n = _length(wav, words[-1].end if words else None, mouth_images, fps)
+    if n < 1:
+        raise GenerateError("the speech is shorter than one video frame (40 ms); give longer audio or transcript")
+    alignment, segments, phonemes = None, None, None
+    if words is not None:
+        phonemes, alignment = phoneme_track(words_to_phoneme_spans(words), n, fps), "time-aligned"
+        log(f"text: time-aligned transcript {align}")
+        if wav is not None and words[-1].end > len(wav) / SAMPLE_RATE + 0.5:
+            warnings.append(f"{align} ends at {words[-1].end:.2f} s, after the audio ({len(wav) / SAMPLE_RATE:.2f} s)")
+    elif text is not None:
+        spans, segments = approximate_alignment(text, wav)
+        phonemes, alignment = phoneme_track(spans, n, fps), "approximate"
+        log(
+            f"text: approximate alignment -- {len(spans)} phoneme spans over {len(segments)} speech segments found "
+            "by energy (give --align FILE.align for exact timing)"
+        )
+    given = {"text": phonemes is not None, "audio": wav is not None, "mouth": mouth_images is not None}
+    missing = [m for m in order if not given[m] and m not in drop]
+    if missing:
+        raise GenerateError(
+            f"the checkpoint ({source}) needs the {', '.join(missing)} modality (model.cascade.order="
+            f"{','.join(order)}): give " + "; ".join(FLAGS[m] for m in missing) + ". Or leave it out with "
+            f"--drop {','.join(missing)}: the model then zeroes its data feature, as for training clips without it"
+        )
+    unused = [m for m in MODALITIES if given[m] and m not in order]
+    if unused:
+        warnings.append(f"the checkpoint does not use {', '.join(unused)} (order {','.join(order)}): ignored")
+    if mouth_images is not None and abs(len(mouth_images) - n) > 1:
+        warnings.append(f"the mouth input has {len(mouth_images)} frames, the speech {n}: looped back and forth / cut")
+    seconds["speech"] = time.perf_counter() - tic
+
+    # face: find, align and crop (only the frames the speech uses); loop to the speech's length
+    tic = time.perf_counter()
+    face_path = Path(face)
+    source_face = load_face(face_path, size, aligned, fps, max_frames=n)
+    num_source = len(source_face.frames)
+    index = loop_indices(num_source, n)
+    if not 0 <= reference_index < num_source:
+        raise GenerateError(
+            f"reference frame {reference_index} is outside the {num_source} frames of {face_path} that the speech uses"
+        )
+    seconds["face"] = time.perf_counter() - tic
+
+    # the model's inputs, exactly as clip_windows builds them from a prepared clip
+    tic = time.perf_counter()
+    present = [m for m in MODALITIES if given[m] and m not in drop]
+    pcm = np.round(wav * 32767).astype(np.int16) if wav is not None else np.zeros(1, np.int16)
+    mel = melspectrogram(wav) if wav is not None else np.full((80, 1), SILENCE_VALUE, np.float32)
+    clip = Clip(
+        info=ClipInfo(id=face_path.stem, identity=face_path.stem, num_frames=n, modalities=present),
+        frames=source_face.crops[index],
+        audio=pcm,
+        mel=mel,
+        landmarks=np.zeros((n, 68, 2), np.float32),
+        mouth=mouth_images[loop_indices(len(mouth_images), n)] if mouth_images is not None else None,
+        phonemes=phonemes,
+    )
+    windows = clip_windows(clip, cfg.data, reference_index)  # index[t] == t on the first forward pass
+    seconds["inputs"] = time.perf_counter() - tic
+
+    # generate, paste back, write
+    tic = time.perf_counter()
+    generated = generate_frames(model, windows, batch_size)  # (n, 3, S, S) in [0, 1]
+    seconds["model"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    if source_face.alpha is None:
+        frames = (generated.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).byte().numpy()
+    else:
+        frames = np.empty((n, *source_face.frames.shape[1:]), np.uint8)
+        for i in range(0, n, 64):
+            k = index[i : i + 64]
+            frames[i : i + 64] = paste_back(
+                source_face.frames[k], generated[i : i + 64], source_face.alpha[k], source_face.beta[k]
+            )
+    seconds["paste"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    track = None
+    if wav is not None:
+        want = round(n * SAMPLE_RATE / fps)
+        track = np.pad(wav[:want], (0, max(0, want - len(wav))))
+    write_video(out, frames, fps, track, SAMPLE_RATE)
+    seconds["write"] = time.perf_counter() - tic
+    total = time.perf_counter() - start
+    for message in warnings:
+        log(f"warning: {message}")
+    summary = {
+        "out": str(out),
+        "checkpoint": source,
+        "num_frames": n,
+        "fps": fps,
+        "seconds": round(n / fps, 3),
+        "size": [int(frames.shape[2]), int(frames.shape[1])],
+        "image_size": size,
+        "face": str(face_path),
+        "face_input": source_face.kind,
+        "face_frames": num_source,
+        "face_loop": (
+            "a still image, repeated"
+            if num_source == 1
+            else f"{num_source} frames at {fps:g} fps, played forward and backward to the speech's length"
+        ),
+        "aligned": aligned,
+        "pasted_back": source_face.alpha is not None,
+        "reference_frame": reference_index,
+        "order": order,
+        "used": present,
+        "dropped": list(drop),
+        "audio": str(audio) if audio is not None else None,
+        "alignment": alignment,
+        "speech_segments": [[round(s, 3), round(e, 3)] for s, e in segments] if segments else None,
+        "mouth": f"{mouth} ({mouth_kind})" if mouth is not None else None,
+        "device": str(device),
+        "seconds_by_stage": {k: round(v, 3) for k, v in seconds.items()},
+        "seconds_total": round(total, 3),
+        "frames_per_s": round(n / total, 1),
+        "warnings": warnings,
+    }
+    log(f"wrote {out}: {n} frames ({n / fps:.2f} s) at {summary['frames_per_s']} frames/s")
+    if return_frames:
+        summary["frames"] = frames
+    return summary
