@@ -295,3 +295,25 @@ def test_generate_on_a_grid_face_with_other_audio_pastes_only_the_mouth(grid, tm
     assert np.abs(frames[:, w == 1].astype(int) - frame[w == 1]).mean() > 10  # the mouth was painted
     video = read_mp4(tmp_path / "out.mp4")
     assert video["frames"].shape == frames.shape and abs(video["audio_seconds"] - len(frames) / 25) < 0.03
+
+
+@pytest.mark.grid
+def test_generate_on_a_grid_video_with_a_driver_mouth(grid, tmp_path):
+    """A face video (its own frames, aligned per frame) and a driver video drawn as a lip sketch, as prepare does."""
+    from facekit.data.video import read_video
+    from facekit.generate import align_face
+
+    video = grid / "s1/video/bbaf2n.mpg"
+    model, cfg = tiny_model("text,audio,mouth")
+    audio, align = grid / "s1/video/bbal8p.mpg", grid / "s1/align/bbal8p.align"
+    summary = generate((model, cfg), video, audio=audio, align=align, mouth=grid / "multi/lbax4n.mpg",
+                       out=tmp_path / "out.mp4", return_frames=True, log=None)  # fmt: skip
+    assert summary["face_input"] == "video" and "lip sketch" in summary["mouth"]
+    frames, n = summary["frames"], summary["num_frames"]
+    source = read_video(video)[0][:n]
+    face = align_face(source, cfg.data.image_size, video)
+    weights, (x0, y0, x1, y1) = paste.frame_weights(face.alpha, face.beta, cfg.data.image_size, *source.shape[1:3])
+    w = np.zeros(source.shape[:3], np.float32)
+    w[:, y0:y1, x0:x1] = weights
+    assert np.array_equal(frames[w == 0], source[w == 0])  # frame t of the output is frame t of the face video
+    assert np.abs(frames[w == 1].astype(int) - source[w == 1]).mean() > 10
