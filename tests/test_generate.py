@@ -317,3 +317,22 @@ def test_generate_on_a_grid_video_with_a_driver_mouth(grid, tmp_path):
     w[:, y0:y1, x0:x1] = weights
     assert np.array_equal(frames[w == 0], source[w == 0])  # frame t of the output is frame t of the face video
     assert np.abs(frames[w == 1].astype(int) - source[w == 1]).mean() > 10
+
+
+@pytest.mark.grid
+def test_approximate_alignment_on_grid_speech(grid):
+    """GRID sentences placed on their own audio by energy agree with the forced alignment (.align) they come with."""
+    from facekit.data.audio import load_audio
+    from facekit.data.text import read_align, words_to_phoneme_spans
+
+    speech, same = [], []
+    for name in ("bbaf2n", "bbas3a", "bbal8p"):
+        words = read_align(grid / f"s1/align/{name}.align")
+        wav = load_audio(grid / f"s1/video/{name}.mpg")
+        n = math.floor(len(wav) * 25 / 16000)
+        truth = phoneme_track(words_to_phoneme_spans(words), n)
+        spans, _ = approximate_alignment(" ".join(w.word for w in words if w.word != "sil"), wav)
+        track = phoneme_track(spans, n)
+        speech.append(np.mean((track == SIL_ID) == (truth == SIL_ID)))
+        same.append(np.mean(track == truth))
+    assert min(speech) >= 0.8 and np.mean(same) >= 0.5, (speech, same)
