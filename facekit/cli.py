@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output mp4")
     p.add_argument("--aligned", action="store_true", help="--face already is an aligned face crop of the model's size")
     p.add_argument("--drop", help="modalities of the checkpoint to leave out (comma-separated; zero data feature)")
-    p.add_argument("--batch-size", type=int, default=32, help="frames per model call (default 32)")
+    p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default 16)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=cmd_generate)
 

@@ -39,7 +39,14 @@ import torch
 from facekit.config import MODALITIES, Config
 from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
 from facekit.data.clips import Clip, ClipInfo
-from facekit.data.text import PhonemeSpan, phoneme_track, read_align, sentence_to_phonemes, words_to_phoneme_spans
+from facekit.data.text import (
+    PhonemeSpan,
+    in_dictionary,
+    phoneme_track,
+    read_align,
+    sentence_to_phonemes,
+    words_to_phoneme_spans,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 FLAGS = {"text": "--text SENTENCE (with --audio) or --align FILE.align", "audio": "--audio FILE", "mouth": "--mouth"}
@@ -275,12 +282,18 @@ def load_model(checkpoint, device: str | torch.device = "cpu"):
     return model.to(device).eval(), cfg, type(model).__name__
 
 
-def load_libraries(face_detection: bool = True) -> None:
-    """Set-up that happens once per process (about 1-2 s): librosa and the mel filter bank, and dlib's face models.
+def load_libraries(face_detection: bool = True, text: bool = True) -> None:
+    """Set-up that happens once per process (1-3 s): librosa and the mel filter bank, the CMU dictionary, and dlib's
+    face models.
 
     Done before the clock starts, as the model load is, so that ``frames_per_s`` measures the work per video."""
     melspectrogram(np.zeros(HOP, np.float32))
+    if text:
+        in_dictionary("a")
     if face_detection:
+        import scipy.signal  # noqa: F401 -- the alignment's smoothing
+        import skimage.draw  # noqa: F401 -- a driver's lip sketch
+
         from facekit.data.face import FaceLandmarker
 
         FaceLandmarker()
@@ -312,7 +325,7 @@ def generate(
     *,
     drop: Sequence[str] = (),
     reference_index: int = 0,
-    batch_size: int = 32,
+    batch_size: int = 16,
     device: str = "cpu",
     return_frames: bool = False,
     log: Callable[[str], None] | None = _stderr,
@@ -337,7 +350,7 @@ def generate(
     tic = time.perf_counter()
     model, cfg, source = load_model(checkpoint, device)
     driver = mouth is not None and Path(mouth).suffix.lower() not in (".npy", *IMAGE_SUFFIXES) and Path(mouth).is_file()
-    load_libraries(face_detection=not aligned or driver)
+    load_libraries(face_detection=not aligned or driver, text=text is not None or align is not None)
     seconds_load = time.perf_counter() - tic
     cfg: Config
     start = time.perf_counter()
