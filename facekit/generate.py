@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.config import MODALITIES, Config
+from facekit.config import MODALITIES
 from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
 from facekit.data.clips import Clip, ClipInfo
 from facekit.data.text import (
@@ -352,7 +352,6 @@ def generate(
     driver = mouth is not None and Path(mouth).suffix.lower() not in (".npy", *IMAGE_SUFFIXES) and Path(mouth).is_file()
     load_libraries(face_detection=not aligned or driver, text=text is not None or align is not None)
     seconds_load = time.perf_counter() - tic
-    cfg: Config
     start = time.perf_counter()
     seconds: dict[str, float] = {}
     fps, size = cfg.data.fps, cfg.data.image_size
@@ -481,6 +480,8 @@ def generate(
         "face_loop": (
             "a still image, repeated"
             if num_source == 1
+            else f"its first {n} frames at {fps:g} fps"
+            if num_source == n
             else f"{num_source} frames at {fps:g} fps, played forward and backward to the speech's length"
         ),
         "aligned": aligned,
