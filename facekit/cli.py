@@ -71,19 +71,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    cfg = apply_overrides(get_preset("cpu"), ["synth.num_identities=10", "synth.clips_per_identity=2"])
-    cfg = apply_overrides(cfg, args.set or [])
-    out = Path(args.out)
-    print(f"facekit demo: synthesising a small talking-face corpus into {out}/ ...")
-    summary = synthesise_and_show(cfg, out, show=4, workers=args.workers)
-    ids = summary["identities"]
-    print(
-        f"\n{summary['clips']} clips of {ids['train'] + ids['eval']} identities in {summary['seconds_to_generate']} s"
-    )
-    print(f"({ids['eval']} identities held out for evaluation)")
-    print(f"Look at:   {summary['contact_sheet']}")
-    print(f"Watch:     {summary['videos'][0]} (and {len(summary['videos']) - 1} more, with sound)")
-    print(f"Summary:   {out / 'summary.json'}")
+    from facekit.demo import run_demo
+
+    run_demo(args.out, overrides=args.set, cache=args.cache, retrain=args.retrain, workers=args.workers)
     return 0
 
 
@@ -253,8 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     workers = min(2, os.cpu_count() or 1)
 
-    p = sub.add_parser("demo", help="the main job on the built-in default (no data needed)")
-    p.add_argument("--out", default="facekit-demo", help="output folder (default ./facekit-demo)")
+    p = sub.add_parser("demo", help="the main job: synthesise, train (or reuse), generate an unseen face, evaluate")
+    p.add_argument("--out", default="facekit-demo", help="output folder (default ./facekit-demo): report.html, ...")
+    p.add_argument("--cache", help="where trained demo models are kept (default $FACEKIT_CACHE/demo or ~/.cache)")
+    p.add_argument("--retrain", action="store_true", help="train anew instead of reusing the cached models")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted config override")
     p.add_argument("--workers", type=int, default=workers)
     p.set_defaults(func=cmd_demo)

@@ -1,0 +1,58 @@
+"""The main job end to end on a tiny setting: corpus -> train (then reuse) -> generate an unseen face -> report."""
+
+import json
+import re
+from pathlib import Path
+
+import av
+
+from facekit.demo import run_demo
+
+TINY = [
+    "synth.num_identities=4",
+    "synth.clips_per_identity=2",
+    "synth.seconds=2.0",
+    "data.image_size=32",
+    "data.mouth_size=16",
+    "data.eval_fraction=0.34",
+    "model.feature_dim=32",
+    "model.base_channels=8",
+]
+STAGES = {
+    "expert": ["train.steps=3", "train.batch_size=4"],
+    "generator": ["data.num_frames=5", "train.steps=3", "train.batch_size=2", "train.checkpoint_every=3"],
+}
+
+
+def test_demo_runs_end_to_end_then_reuses_its_cache(tmp_path):
+    lines: list[str] = []
+    out, cache = tmp_path / "demo", tmp_path / "cache"
+    summary = run_demo(out, overrides=TINY, cache=cache, workers=1, log=lines.append, stages=STAGES)
+    assert [line[:5] for line in lines if line.startswith("[")] == [
+        "[1/5]",
+        "[2/5]",
+        "[2/5]",
+        "[3/5]",
+        "[4/5]",
+        "[5/5]",
+    ]
+    train_ids = {p.name for p in (out / "corpus" / "clips").iterdir()}
+    assert summary["identity"] and any(summary["identity"] in i for i in train_ids)
+    with av.open(summary["video"]) as container:  # the generated talking face, with its audio
+        assert container.streams.video and container.streams.audio
+        frames = sum(1 for _ in container.decode(video=0))
+    assert (
+        frames
+        == len(json.loads((out / "summary.json").read_text())["clip_scores"]["generated"]["confidence_per_frame"]) + 4
+    )
+    scores = summary["clip_scores"]
+    assert {"generated", "reference_pasted", "mean_mouth", "ground_truth"} <= set(scores)
+    assert 0 < scores["generated"]["mouth_ssim"] <= 1 and "lse_d" in scores["ground_truth"]
+    report = Path(summary["report"]).read_text()
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', report):  # every video and figure it shows exists
+        assert (out / ref).is_file(), ref
+    assert "never seen" not in report or summary["identity"] in report
+    lines.clear()
+    again = run_demo(out, overrides=TINY, cache=cache, workers=1, log=lines.append, stages=STAGES)
+    assert sum("reusing the cached run" in line for line in lines) == 2  # no training the second time
+    assert again["generator"]["checkpoint"] == summary["generator"]["checkpoint"]
