@@ -207,7 +207,11 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from facekit.data.synthetic.corpus import generate_corpus
     from facekit.train.loop import train_expert
 
-    protocol = load_protocol(args.protocol)
+    try:
+        protocol = load_protocol(args.protocol)
+    except ValueError as exc:
+        print(f"facekit ablate: error: {exc}", file=sys.stderr)
+        return 2
     if args.seeds:
         protocol["seeds"] = list(range(args.seeds))
     if args.steps:
@@ -232,7 +236,11 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         print("facekit ablate: no --expert and no expert_overrides in the protocol: no sync loss, no sync metrics")
     cells = args.cells.split(",") if args.cells else None
     start = time.perf_counter()
-    result = run_ablation(protocol, data, out, expert, cells)
+    try:
+        result = run_ablation(protocol, data, out, expert, cells)
+    except ValueError as exc:  # unknown cells, a finished run made with another config
+        print(f"facekit ablate: error: {exc}", file=sys.stderr)
+        return 2
     print(f"\n{result['summary']}")
     print(f"{(time.perf_counter() - start) / 60:.1f} min. Table: {out / 'table.md'}  plots: {out / 'plots'}/")
     return 0

@@ -97,3 +97,12 @@ def test_grid_protocol_loads_and_builds_every_cell():
     for cell in protocol["cells"]:
         cfg = cell_config(protocol, cell, 0)
         assert cfg.data.image_size == 96 and cfg.data.split_by == "sentence" and cfg.train.steps == protocol["steps"]
+
+
+def test_cli_names_a_bad_protocol_without_a_traceback(tmp_path, capsys):
+    from facekit.cli import main
+
+    bad = tmp_path / "p.json"
+    bad.write_text("{not json")
+    assert main(["ablate", "--protocol", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "p.json: not a readable ablation protocol" in capsys.readouterr().err
