@@ -227,12 +227,22 @@ def write_demo_report(summary: dict, runs: dict, out: Path) -> Path:
     mdist(offset) curves, per-frame confidence and the training curves."""
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    from facekit.report import plot_confidence, plot_sync_curves
+
+    scores = summary["clip_scores"]
+    methods = ("generated", "ground_truth")
+    curve = {
+        "clip": f"{summary['identity']} (never seen in training)",
+        "offsets": scores["generated"]["offsets"],
+        "mdist": {m: scores[m]["mdist"] for m in methods},
+        "confidence": {m: scores[m]["confidence_per_frame"] for m in methods},
+    }
+    network = f"the demo's sync expert {scores['generated'].get('expert_id')}"
     plots = [
-        plot_sync_curves(summary["clip_scores"], figures / "mdist.png"),
-        plot_confidence(summary["clip_scores"], figures / "confidence.png"),
+        plot_sync_curves([curve], network, figures / "mdist.png"),
+        plot_confidence([curve], network, figures / "confidence.png"),
         plot_training(runs["root"], figures / "training.png"),
     ]
-    scores = summary["clip_scores"]
     rows = [("generated", "generated"), ("reference frame pasted", "reference_pasted"), ("mean mouth", "mean_mouth")]
     clip_table = _table(
         ["method", "mouth L1", "mouth SSIM", "mouth PSNR (dB)", "LSE-D", "LSE-C", "offset"],
@@ -311,38 +321,6 @@ def _figure():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def plot_sync_curves(scores: dict, path: Path) -> Path:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    for name, style in (("generated", "-"), ("ground_truth", "--")):
-        if "mdist" in scores.get(name, {}):
-            ax.plot(scores[name]["offsets"], scores[name]["mdist"], style, label=name.replace("_", " "))
-    ax.set_title("Mean audio-visual distance per offset (SyncNet protocol)")
-    ax.set_xlabel("offset (frames; + = audio lags video)")
-    ax.set_ylabel("mean distance")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def plot_confidence(scores: dict, path: Path) -> Path:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    for name, style in (("generated", "-"), ("ground_truth", "--")):
-        if "confidence_per_frame" in scores.get(name, {}):
-            ax.plot(scores[name]["confidence_per_frame"], style, label=name.replace("_", " "))
-    ax.set_title("Per-frame sync confidence (median - min distance over offsets)")
-    ax.set_xlabel("window start (frame)")
-    ax.set_ylabel("confidence")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def plot_training(root: Path, path: Path) -> Path:
