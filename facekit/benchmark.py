@@ -6,8 +6,10 @@ does, and cut to the same square face crop:
 
 - default: the ground truth's face is found and aligned exactly as ``facekit prepare`` does (dlib landmarks,
   ``facekit.data.face``; the smoothed similarity alignment of ``facekit.data.crop``), and that one transform cuts both
-  videos, so the two crops cover the same part of the frame, pixel for pixel. A generated video whose frame size
-  differs from the ground truth's is aligned on its own landmarks instead (a warning says so);
+  videos, so the two crops cover the same part of the frame, pixel for pixel (the image metrics and LMD). A generated
+  video whose frame size differs from the ground truth's is aligned on its own landmarks instead (a warning says so).
+  The sync metrics always see each video cut on its *own* face (as syncnet_python tracks the face of each video): a
+  generated video made from another face video keeps that video's head motion;
 - ``aligned=True`` (``--aligned``): the videos already are aligned square face crops; nothing is detected, the
   generated crops are resized to the ground truth's side when they differ.
 
@@ -176,6 +178,7 @@ class Crops:
     landmarks: dict[str, np.ndarray] | None  # crop pixels, NaN where no face; None when LMD is skipped
     official: dict[str, np.ndarray]  # frames for the official SyncNet: 224 x 224 crops (or the crops when aligned)
     alignment: str
+    sync: dict[str, np.ndarray] | None = None  # crops for facekit's expert: each video on its own face (default: ^)
 
 
 def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
@@ -208,15 +211,21 @@ def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, 
         warn.append(f"frame sizes differ ({sizes} ground truth): each video aligned on its own face")
     videos = {"generated": gen, "ground_truth": gt}
     crops = {m: crop.warp_frames(videos[m].frames, *transforms[m], size) for m in METHODS}
+    # lip sync is judged on each video's own face, as syncnet_python tracks the face of each video: a generated video
+    # made from another face video keeps that video's head motion, which the ground truth's transform would cut off
+    own = dict(transforms)
+    if lm_gen is not None and transforms["generated"] is transforms["ground_truth"]:
+        own["generated"] = crop.smooth_similarity(*crop.fit_similarity(lm_gen, size), size, popts.smooth_frames)
+    sync = {m: crop.warp_frames(videos[m].frames, *own[m], size) for m in METHODS}
     official = {}
     for m in METHODS:
-        alpha, beta = transforms[m]
+        alpha, beta = own[m]
         official[m] = crop.warp_frames(videos[m].frames, alpha * size / OFFICIAL_SIZE, beta, OFFICIAL_SIZE)
     landmarks = None
     if raw_gen is not None:
         raw = {"generated": raw_gen, "ground_truth": raw_gt}
         landmarks = {m: crop.to_crop(raw[m], *transforms[m]) for m in METHODS}
-    return Crops(crops["generated"], crops["ground_truth"], landmarks, official, alignment)
+    return Crops(crops["generated"], crops["ground_truth"], landmarks, official, alignment, sync)
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
@@ -339,7 +348,8 @@ def score_clip(
             skipped["lmd"] = "no frame has a face in both videos"
     record["generated"], record["ground_truth"] = figures, {}
     curves: dict[str, dict] = {}
-    videos = {"generated": (gen, crops.generated), "ground_truth": (gt, crops.ground_truth)}
+    sync_crops = crops.sync or {"generated": crops.generated, "ground_truth": crops.ground_truth}
+    videos = {"generated": (gen, sync_crops["generated"]), "ground_truth": (gt, sync_crops["ground_truth"])}
     for method, (video, frames) in videos.items():
         if video.audio is None:
             if networks.names:
@@ -451,8 +461,11 @@ def run_benchmark(
         "sync_protocol": f"5-frame windows, offsets -{MAX_OFFSET}..{MAX_OFFSET}, LSE-D = min mdist, "
         "LSE-C = median - min; offset + = audio lags",
         "sync_expert": networks.names.get("expert", "none (no --expert)"),
+        "sync_crops": "each video cut on its own face (prepare's alignment of its own landmarks), as syncnet_python"
+        if not options.aligned
+        else "the crops as given",
         "official_syncnet": (
-            f"{syncnet} (sha256[:12] {networks.official_id}); input: 224 px crops of the same alignment, BGR, MFCC"
+            f"{syncnet} (sha256[:12] {networks.official_id}); 224 px crops, each video's own alignment, BGR, MFCC"
         )
         if syncnet
         else "none (no --syncnet)",  # fmt: skip
