@@ -126,6 +126,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         videos = find_videos(args.videos, (".mp4", ".mpg", ".mpeg"))
         aligns = {str(v): v.with_suffix(".align") for v in videos if v.with_suffix(".align").is_file()}
         summary = prepare_folder(videos, args.out, args.image_size, aligns, args.workers, not args.quiet)
+    if summary["prepared"] and args.sheet > 0:
+        summary["contact_sheet"] = str(prepared_contact_sheet(Path(args.out), args.sheet))
     print(json.dumps(summary, indent=2))
     print(
         f"\nprepared {summary['prepared']} clips ({summary['new']} new, {summary['resumed']} from an earlier run), "
@@ -133,6 +135,17 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         f"{summary['seconds_per_clip'] or '-'} s per clip -> {args.out}/manifest.json"
     )
     return 0
+
+
+def prepared_contact_sheet(root: Path, count: int) -> Path:
+    """``root/contact_sheet.png``: ``count`` clips spread over the prepared set (crops with mouth landmarks, the
+    mouthless face, the mouth modality, the log-mel with the lip gap) -- for a person to look at."""
+    from facekit.data.clips import load_clip, read_manifest
+    from facekit.viz import contact_sheet
+
+    _, infos = read_manifest(root)
+    picks = [infos[i] for i in sorted({round(i * (len(infos) - 1) / max(count - 1, 1)) for i in range(count)})]
+    return contact_sheet([load_clip(root, info) for info in picks], root / "contact_sheet.png")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -294,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--image-size", type=int, default=96, help="face crop side: 96 (default), 128 or 256")
         q.add_argument("--workers", type=int, default=1, help="processes (default 1)")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
+        q.add_argument("--sheet", type=int, default=6, help="clips in OUT/contact_sheet.png (default 6; 0: none)")
         q.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser(

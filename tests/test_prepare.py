@@ -195,6 +195,10 @@ def test_grid_clips_prepare(prepared) -> None:
         assert info.extra["split_key"] == info.id.removeprefix("s1_")
         assert info.extra["sentence"] == " ".join(w for *_, w in info.extra["words"] if w != "sil")
     assert summary["prepared"] == 3 and summary["new"] == 3
+    from PIL import Image
+
+    sheet = Image.open(out / "contact_sheet.png")  # the prepared clips, for a person to look at: one row per clip
+    assert abs(sheet.size[1] - 3 * 2.1 * 110) <= 2 and np.asarray(sheet).std() > 10  # 3 rows of 2.1 in at 110 dpi
 
 
 def test_crop_is_stable(prepared) -> None:
