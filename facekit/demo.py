@@ -140,6 +140,7 @@ def run_demo(
         "generate_frames_per_s": made["frames_per_s"],
         "video": made["video"],
         "side_by_side": made["side_by_side"],
+        "poster": made["poster"],
         "clip_scores": one,
         "held_out": {"clips": split["clips"], **split["summary"]},
         "expert": {"checkpoint": str(runs["expert"]), **_stage(runs["expert"])},
@@ -161,6 +162,7 @@ def generate_unseen(generator: Path, clip, sentence: str, out: Path) -> dict:
     """Speak ``clip``'s sentence with ``clip``'s audio, starting from its first frame only (``generate --aligned``)."""
     from facekit.data.video import write_video
     from facekit.generate import generate
+    from facekit.viz import mouth_opening
 
     inputs = out / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
@@ -174,10 +176,14 @@ def generate_unseen(generator: Path, clip, sentence: str, out: Path) -> dict:
     n = min(len(frames), clip.info.num_frames)
     both = np.concatenate([frames[:n], np.asarray(clip.frames[:n])], axis=2)  # generated | real
     side = write_video(out / "generated_vs_real.mp4", both, 25.0, clip.audio[: n * 640] / 32768, scale=4)
+    poster = out / "figures" / "generated_vs_real_frame.png"  # a still of the widest-open mouth, shown before play
+    poster.parent.mkdir(parents=True, exist_ok=True)
+    _save_png(poster, both[int(np.argmax(mouth_opening(clip.landmarks[:n])))].repeat(4, 0).repeat(4, 1))
     return {
         "frames": frames[:n],
         "video": str(video),
         "side_by_side": str(side),
+        "poster": str(poster),
         "alignment": result["alignment"],
         "frames_per_s": result["frames_per_s"],
     }
@@ -237,7 +243,7 @@ def write_demo_report(summary: dict, runs: dict, out: Path) -> Path:
         "mdist": {m: scores[m]["mdist"] for m in methods},
         "confidence": {m: scores[m]["confidence_per_frame"] for m in methods},
     }
-    network = f"the demo's sync expert {scores['generated'].get('expert_id')}"
+    network = f"demo expert {scores['generated'].get('expert_id')}"
     plots = [
         plot_sync_curves([curve], network, figures / "mdist.png"),
         plot_confidence([curve], network, figures / "confidence.png"),
@@ -265,7 +271,8 @@ def write_demo_report(summary: dict, runs: dict, out: Path) -> Path:
 the generator painted every frame's mouth. Made in {summary["seconds"] / 60:.1f} min on this machine.</p>
 <h2>Videos</h2>
 <p>generated | real (enlarged 4x):<br>
-<video controls width="640" src="{_rel(summary["side_by_side"], out)}"></video></p>
+<video controls width="640" poster="{_rel(summary["poster"], out)}" src="{_rel(summary["side_by_side"], out)}">
+</video></p>
 <p>generated, at the model's size: <a href="{_rel(summary["video"], out)}">{_rel(summary["video"], out)}</a></p>
 <h2>This clip against the real one</h2>
 <p>Mouth region = lower half of the crop; every frame but the reference (frame 0). Sync figures by the SyncNet

@@ -49,7 +49,7 @@ def test_demo_runs_end_to_end_then_reuses_its_cache(tmp_path):
     assert {"generated", "reference_pasted", "mean_mouth", "ground_truth"} <= set(scores)
     assert 0 < scores["generated"]["mouth_ssim"] <= 1 and "lse_d" in scores["ground_truth"]
     report = Path(summary["report"]).read_text()
-    for ref in re.findall(r'(?:src|href)="([^"]+)"', report):  # every video and figure it shows exists
+    for ref in re.findall(r'(?:src|href|poster)="([^"]+)"', report):  # every video and figure it shows exists
         assert (out / ref).is_file(), ref
     assert "never seen" not in report or summary["identity"] in report
     lines.clear()
