@@ -16,6 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import facekit  # noqa: F401 -- before torch: sets GOMP_SPINCOUNT (libgomp reads it when torch loads it)
+
+# isort: on
 import torch
 
 from facekit.config import apply_overrides, get_preset

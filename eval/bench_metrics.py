@@ -20,6 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import skimage
+
+# isort: off
+import facekit  # noqa: F401 -- before torch: sets GOMP_SPINCOUNT (libgomp reads it when torch loads it)
+
+# isort: on
 import torch
 from skimage.metrics import structural_similarity
 

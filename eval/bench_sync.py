@@ -20,6 +20,10 @@ import statistics
 import time
 from pathlib import Path
 
+# isort: off
+import facekit  # noqa: F401 -- before torch: sets GOMP_SPINCOUNT (libgomp reads it when torch loads it)
+
+# isort: on
 import torch
 
 from facekit.config import get_preset
