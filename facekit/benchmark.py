@@ -388,17 +388,6 @@ def summarise(per_clip: list[dict], methods: tuple[str, ...] = METHODS) -> dict:
     return summary
 
 
-def _lpips(options: BenchmarkOptions) -> tuple[object | None, str]:
-    """(the LPIPS network or None, what to report: its backbone, or why LPIPS was skipped)."""
-    from facekit.metrics.lpips import LPIPSMetric, LPIPSWeightsError
-
-    try:
-        net = LPIPSMetric(options.lpips_cache)
-    except LPIPSWeightsError as exc:  # missing or altered backbone: never fall back to a random one
-        return None, f"skipped: {exc}"
-    return net, f"lpips alex v0.1, backbone {net.backbone.get('source')} (sha256 {net.backbone.get('sha256')})"
-
-
 def run_benchmark(
     generated: str | Path,
     ground_truth: str | Path,
@@ -425,7 +414,9 @@ def run_benchmark(
             raise FaceError(f"{exc}; or pass --aligned if the videos already are aligned face crops") from exc
     pairs, unmatched = match_videos(generated, ground_truth)
     networks = SyncNetworks(expert, syncnet)
-    lpips_net, lpips_info = _lpips(options)
+    from facekit.metrics.lpips import lpips_or_reason
+
+    lpips_net, lpips_info = lpips_or_reason(options.lpips_cache)
     start = time.perf_counter()
     per_clip, skipped, sync, samples = [], [], [], []
     for i, (stem, gen_path, gt_path) in enumerate(pairs):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -55,8 +56,6 @@ def cache_key(cfg: Config, plan: dict) -> str:
 
 
 def default_cache() -> Path:
-    import os
-
     return Path(os.environ.get("FACEKIT_CACHE", Path.home() / ".cache" / "facekit")) / "demo"
 
 

@@ -79,18 +79,13 @@ def image_scores(
     return scores
 
 
-def lpips_or_reason(image_size: int) -> tuple[torch.nn.Module | None, str]:
-    """The LPIPS-alex network when its fetched weights are here and the mouth region is large enough (AlexNet needs
-    31 px a side), else None and the reason, recorded with the figures."""
-    from facekit.metrics.lpips import LPIPSMetric, LPIPSWeightsError
+def mouth_lpips_or_reason(image_size: int) -> tuple[torch.nn.Module | None, str]:
+    """``metrics.lpips.lpips_or_reason``, and None with the reason when the mouth region is below AlexNet's 31 px."""
+    from facekit.metrics.lpips import lpips_or_reason
 
     if image_size // 2 < 31:
         return None, f"skipped: the mouth region ({image_size // 2} px high) is below AlexNet's 31 px"
-    try:
-        net = LPIPSMetric()
-    except LPIPSWeightsError as exc:
-        return None, f"skipped: {exc}"
-    return net, f"lpips alex v0.1, backbone sha256 {net.backbone.get('sha256', '?')[:12]}"
+    return lpips_or_reason()
 
 
 def evaluate_generator(
@@ -120,7 +115,7 @@ def evaluate_generator(
         from facekit.metrics.sync import SyncEvaluator
 
         sync = SyncEvaluator(expert)
-    lpips_net, lpips_note = lpips_or_reason(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
+    lpips_net, lpips_note = mouth_lpips_or_reason(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
     clips, curves, samples = [], [], []
     for info in infos:
         clip = load_clip(data_root, info)

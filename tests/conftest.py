@@ -35,3 +35,15 @@ def corpus(tmp_path_factory, tiny_cfg) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     generate_corpus(tiny_cfg, root, workers=1, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def runs(corpus, tiny_cfg, tmp_path_factory) -> Path:
+    """A generator and a sync expert trained a few steps on ``corpus`` (``runs/gen``, ``runs/expert``)."""
+    from facekit.train.loop import train_expert, train_generator
+
+    root = tmp_path_factory.mktemp("runs")
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 3, "train.batch_size": 4})
+    train_generator(cfg, corpus, root / "gen", progress=False)
+    train_expert(cfg, corpus, root / "expert", progress=False)
+    return root

@@ -8,16 +8,6 @@ import torch
 from facekit.cli import main
 from facekit.config import apply_overrides
 from facekit.evaluation import baselines
-from facekit.train.loop import train_expert, train_generator
-
-
-@pytest.fixture(scope="module")
-def runs(corpus, tiny_cfg, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    cfg = apply_overrides(tiny_cfg, {"train.steps": 3, "train.batch_size": 4})
-    train_generator(cfg, corpus, root / "gen", progress=False)
-    train_expert(cfg, corpus, root / "expert", progress=False)
-    return root
 
 
 def test_baselines_are_what_they_say():
@@ -60,11 +50,11 @@ def test_eval_of_a_broken_checkpoint_is_a_clear_error(corpus, tmp_path, capsys):
 
 
 def test_mouth_lpips_is_the_lpips_of_the_mouth_regions_or_a_stated_skip():
-    from facekit.evaluation import image_scores, lpips_or_reason
+    from facekit.evaluation import image_scores, mouth_lpips_or_reason
 
-    net, note = lpips_or_reason(32)
+    net, note = mouth_lpips_or_reason(32)
     assert net is None and "below AlexNet's 31 px" in note  # the tiny preset's 16 px mouth
-    net, note = lpips_or_reason(64)
+    net, note = mouth_lpips_or_reason(64)
     if net is None:
         pytest.skip(f"LPIPS weights not fetched here: {note}")
     torch.manual_seed(0)

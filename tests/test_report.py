@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from facekit.cli import main
-from facekit.config import apply_overrides
 from facekit.report import flat_rows, jsonable, write_outputs, write_report
 
 matplotlib.use("Agg")
@@ -134,17 +133,6 @@ def test_json_and_csv(tmp_path):
     assert summary[0]["face_ssim"] == "0.91234567" and summary[1]["lse_d"] == ""
     assert flat_rows(result)[1]["generated.face_ssim"] == 0.92
     assert "samples" not in jsonable({"summary": {}, "per_clip": [], "samples": []})
-
-
-@pytest.fixture(scope="module")
-def runs(corpus, tiny_cfg, tmp_path_factory):
-    from facekit.train.loop import train_expert, train_generator
-
-    root = tmp_path_factory.mktemp("runs")
-    cfg = apply_overrides(tiny_cfg, {"train.steps": 2, "train.batch_size": 4})
-    train_generator(cfg, corpus, root / "gen", progress=False)
-    train_expert(cfg, corpus, root / "expert", progress=False)
-    return root
 
 
 def test_checkpoint_mode_writes_the_same_report(runs, corpus, tmp_path, capsys):

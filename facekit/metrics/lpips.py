@@ -304,6 +304,16 @@ class LPIPSMetric(nn.Module):
         return self.net(x * 2 - 1, y * 2 - 1).flatten()
 
 
+def lpips_or_reason(cache_dir: str | Path | None = None) -> tuple[LPIPSMetric | None, str]:
+    """(the LPIPS network, its backbone's source and sha256) -- or (None, why LPIPS is skipped) when the backbone is
+    missing or altered; never a random backbone. For evaluations that report the reason beside their figures."""
+    try:
+        net = LPIPSMetric(cache_dir)
+    except LPIPSWeightsError as exc:
+        return None, f"skipped: {exc}"
+    return net, f"lpips alex v0.1, backbone {net.backbone.get('source')} (sha256 {net.backbone.get('sha256')})"
+
+
 @functools.lru_cache(maxsize=4)
 def _shared_metric(cache_dir: str) -> LPIPSMetric:
     return LPIPSMetric(cache_dir)
