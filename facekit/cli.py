@@ -156,6 +156,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           "--checkpoint FILE --data DIR (a generator on prepared clips)")  # fmt: skip
     if checkpoint and (args.syncnet or args.aligned):
         raise ConfigError("--syncnet and --aligned apply to the folder mode (--generated / --ground-truth)")
+    if folders and args.still_face:
+        raise ConfigError("--still-face applies to the checkpoint mode (--checkpoint / --data)")
     if folders:
         from facekit.benchmark import BenchmarkOptions, run_benchmark
         from facekit.metrics.syncnet_official import OfficialWeightsError
@@ -171,7 +173,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         details = args.out_dir is not None  # curves and sample frames for the report
         result = evaluate_generator(
-            args.checkpoint, args.data, args.expert, args.split, args.max_clips, details=details
+            args.checkpoint,
+            args.data,
+            args.expert,
+            args.split,
+            args.max_clips,
+            still_face=args.still_face,
+            details=details,
         )
     result["command"] = " ".join(["facekit", *args.argv])
     if args.out_dir:
@@ -325,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trim", type=int, default=12, help="folders: frames two lengths may differ by (default 12)")
     p.add_argument("--split", default="eval", choices=["train", "eval", "all"])
     p.add_argument("--max-clips", type=int, help="score only the first N clips of the split")
+    p.add_argument(
+        "--still-face",
+        action="store_true",
+        help="checkpoint mode: animate each clip's reference frame, not its own video (the mouth from speech only)",
+    )
     p.add_argument("--out", help="write the full JSON (per clip + summary) here")
     p.add_argument("--out-dir", help="write report.md (+ figures/), results.json, per_clip.csv, summary.csv here")
     p.set_defaults(func=cmd_eval)

@@ -48,6 +48,8 @@ class DataConfig:
     num_frames: int = 1  # consecutive target frames per generator window
     sync_frames: int = 5  # frames per sync-expert window (0.2 s at 25 fps)
     reference_min_gap: int = 5  # the reference frame is at least this many frames from the target
+    still_face_prob: float = 0.0  # training: share of windows whose mouthless face is one frame of the clip, repeated
+    other_reference_prob: float = 0.0  # training: share of windows whose reference is from another clip of the identity
     eval_fraction: float = 0.2  # share of identities (or sentences) held out for evaluation
     split_by: str = "identity"  # identity (unseen faces) | sentence (unseen sentences: a single-speaker set, GRID s1)
     split_seed: int = 0
@@ -90,6 +92,7 @@ class TrainConfig:
     ssim_weight: float = 0.0  # weight of (1 - SSIM) on the mouth region (the lower half)
     perceptual_weight: float = 0.0  # LPIPS (alex) on the mouth region; needs `facekit weights lpips`
     gan_weight: float = 0.0  # hinge GAN with a patch discriminator on the mouth region (0 = no discriminator)
+    init_from: str = ""  # generator/expert checkpoint whose weights start a new run (fine-tuning); "" = random init
     samples: int = 4  # sample grids (masked | generated | real) of this many held-out windows at each checkpoint
 
 
@@ -287,5 +290,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.split_by={cfg.data.split_by!r}: use identity or sentence")
     if not 0.0 < cfg.data.eval_fraction < 1.0:
         raise ConfigError(f"data.eval_fraction={cfg.data.eval_fraction} must be in (0, 1)")
+    for key in ("still_face_prob", "other_reference_prob"):
+        if not 0.0 <= getattr(cfg.data, key) <= 1.0:
+            raise ConfigError(f"data.{key}={getattr(cfg.data, key)} must be in [0, 1]")
     if cfg.synth.seconds < 1.0:
         raise ConfigError(f"synth.seconds={cfg.synth.seconds}: clips must be at least 1 s long")

@@ -96,12 +96,14 @@ def evaluate_generator(
     max_clips: int | None = None,
     reference_index: int = 0,
     *,
+    still_face: bool = False,
     lpips: bool = True,
     details: bool = False,
     num_samples: int = 4,
 ) -> dict:
     """Per-clip and mean figures of the generator and the baselines on ``split`` of ``data_root``.
 
+    ``still_face``: animate the reference frame (see ``clip_windows``) instead of re-dubbing each clip's own video.
     ``lpips``: also mouth-region LPIPS when its weights are fetched (else the reason it is skipped, in the summary).
     ``details``: also keep what ``facekit.report.write_report`` draws -- the mdist(offset) and per-frame confidence
     curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
@@ -119,7 +121,7 @@ def evaluate_generator(
     clips, curves, samples = [], [], []
     for info in infos:
         clip = load_clip(data_root, info)
-        windows = clip_windows(clip, cfg.data, reference_index)
+        windows = clip_windows(clip, cfg.data, reference_index, still_face)
         frames = {"generated": generate_frames(model, windows), **baselines(windows)}
         record: dict = {"clip": info.id, "identity": info.identity}
         for name in METHODS:
@@ -153,13 +155,25 @@ def evaluate_generator(
             summary[name]["offset_zero_share"] = float(np.mean([c[name]["offset"] == 0 for c in clips]))
         summary["expert_id"] = sync.expert_id
     summary["lpips"] = lpips_note
-    result = {"split": split, "clips": len(clips), "checkpoint": str(checkpoint), "summary": summary, "per_clip": clips}
+    result = {
+        "split": split,
+        "clips": len(clips),
+        "checkpoint": str(checkpoint),
+        "still_face": still_face,
+        "summary": summary,
+        "per_clip": clips,
+    }
     if details:
         result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}"
         result["settings"] = {
             "data": str(data_root),
             "split": split,
             "reference_frame": f"frame {reference_index} of each clip (left out of the image figures)",
+            "face_input": (
+                "still: the reference frame's mouthless face for every frame"
+                if still_face
+                else "the clip's own frames, mouth masked (re-dubbing)"
+            ),
             "region": "mouth region: the lower half of the crop (what the generator paints)",
             "psnr": "per frame, capped at 100 dB, then the mean",
             "sync_expert": f"facekit expert {sync.expert_id} ({sync.path})" if sync is not None else "none",

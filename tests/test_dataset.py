@@ -124,3 +124,57 @@ def test_split_by_sentence_keeps_sentences_apart(corpus, tiny_cfg):
     train = {i.extra["sentence"] for i in select_split(infos, "train", cfg)}
     held = {i.extra["sentence"] for i in select_split(infos, "eval", cfg)}
     assert train and held and not train & held
+
+
+def _frame_index(clip, image: torch.Tensor) -> list[int]:
+    pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return [j for j in range(clip.info.num_frames) if np.array_equal(clip.frames[j], pixels)]
+
+
+def test_still_face_windows_repeat_one_frame_of_the_clip(corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=3", "data.still_face_prob=1.0"]).data
+    ds = FaceDataset(corpus, cfg)
+    half = cfg.image_size // 2
+    for i in range(0, len(ds), 23):
+        item = ds[i]
+        upper = item["masked"][..., :half, :]
+        assert all(torch.equal(upper[0], upper[k]) for k in range(3)), "the mouthless face is one frame, repeated"
+        assert item["masked"][..., half:, :].abs().sum() == 0
+        clip = ds.data.clips[int(item["clip"])]
+        pixels = (upper[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        assert any(np.array_equal(frame[:half], pixels) for frame in clip.frames), "a frame of the target's own clip"
+
+
+def test_other_reference_comes_from_another_clip_of_the_identity(corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.other_reference_prob=1.0"]).data
+    ds = FaceDataset(corpus, cfg)
+    for i in range(0, len(ds), 29):
+        item = ds[i]
+        c = int(item["clip"])
+        own = ds.data.clips[c]
+        sources = [o for o in ds.same_identity[c] if _frame_index(ds.data.clips[o], item["reference"][0])]
+        assert ds.same_identity[c] and sources, "reference is a frame of another clip"
+        assert all(ds.data.clips[o].info.identity == own.info.identity for o in sources)
+        assert not _frame_index(own, item["reference"][0])
+
+
+def test_probabilities_outside_0_1_are_config_errors(tiny_cfg):
+    from facekit.config import ConfigError
+
+    for key in ("data.still_face_prob", "data.other_reference_prob"):
+        with pytest.raises(ConfigError, match=key.split(".")[1]):
+            apply_overrides(tiny_cfg, [f"{key}=1.5"])
+
+
+def test_clip_windows_still_face(corpus, tiny_cfg):
+    from facekit.data.dataset import clip_windows
+
+    _, infos = read_manifest(corpus)
+    clip = load_clip(corpus, infos[0])
+    s = tiny_cfg.data.image_size
+    moving = clip_windows(clip, tiny_cfg.data, reference_index=2)
+    still = clip_windows(clip, tiny_cfg.data, reference_index=2, still_face=True)
+    assert torch.equal(still["target"], moving["target"]) and torch.equal(still["reference"], moving["reference"])
+    assert torch.equal(still["masked"][:, :, : s // 2], moving["reference"][:, :, : s // 2])
+    assert still["masked"][..., s // 2 :, :].abs().sum() == 0
+    assert not torch.equal(still["masked"], moving["masked"])

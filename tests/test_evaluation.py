@@ -63,3 +63,16 @@ def test_mouth_lpips_is_the_lpips_of_the_mouth_regions_or_a_stated_skip():
     expected = net(pred[1:, :, 32:], target[1:, :, 32:]).mean()
     assert scores["mouth_lpips"] == pytest.approx(float(expected), abs=1e-6) and scores["mouth_lpips"] > 0.05
     assert image_scores(target, target, lpips_net=net)["mouth_lpips"] == 0.0
+
+
+def test_still_face_eval_animates_the_reference_frame(runs, corpus, tmp_path, capsys):
+    args = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus), "--max-clips", "2"]
+    assert main([*args, "--out", str(tmp_path / "video.json")]) == 0
+    assert main([*args, "--still-face", "--out", str(tmp_path / "still.json")]) == 0
+    video, still = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("video", "still"))
+    assert still["still_face"] and not video["still_face"]
+    # same targets and baselines, another face input: only the generated figures change
+    assert still["summary"]["reference_pasted"] == video["summary"]["reference_pasted"]
+    assert still["summary"]["generated"]["mouth_l1"] != video["summary"]["generated"]["mouth_l1"]
+    folders = ["eval", "--generated", str(tmp_path), "--ground-truth", str(tmp_path), "--still-face"]
+    assert main(folders) == 2 and "--still-face applies to the checkpoint mode" in capsys.readouterr().err

@@ -190,3 +190,29 @@ def test_perceptual_term_on_a_too_small_mouth_is_a_clear_error(corpus, tiny_cfg,
 
     with pytest.raises(ConfigError, match="perceptual_weight needs a mouth region of at least 31 px"):
         train_generator(_cfg(tiny_cfg, **{"train.perceptual_weight": 0.1}), corpus, tmp_path / "run", progress=False)
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_weights(corpus, tiny_cfg, tmp_path):
+    first = _cfg(tiny_cfg, **{"train.steps": 3})
+    train_generator(first, corpus, tmp_path / "first", progress=False)
+    source = load_checkpoint(tmp_path / "first" / "last.pt", "generator")["model"]
+    # one step at learning rate 0: the new run holds exactly the source weights; other training settings are free
+    tuned = _cfg(tiny_cfg, **{"train.steps": 1, "train.lr": 0.0, "data.still_face_prob": 0.5})
+    tuned = apply_overrides(tuned, {"train.init_from": str(tmp_path / "first" / "last.pt")})
+    train_generator(tuned, corpus, tmp_path / "tuned", progress=False)
+    state = load_checkpoint(tmp_path / "tuned" / "last.pt", "generator")
+    assert state["step"] == 1 and all(torch.equal(v, state["model"][k]) for k, v in source.items())
+    # a GAN run may start from a checkpoint without a discriminator (it starts fresh)
+    gan = apply_overrides(tuned, {"train.gan_weight": 0.1, "train.steps": 1})
+    train_generator(gan, corpus, tmp_path / "gan", progress=False)
+
+
+def test_init_from_another_architecture_is_a_clear_error(corpus, tiny_cfg, tmp_path):
+    train_generator(_cfg(tiny_cfg, **{"train.steps": 1}), corpus, tmp_path / "first", progress=False)
+    wider = _cfg(tiny_cfg, **{"train.steps": 1, "model.feature_dim": 48})
+    wider = apply_overrides(wider, {"train.init_from": str(tmp_path / "first" / "last.pt")})
+    with pytest.raises(CheckpointError, match=r"first/last.pt.*do not fit.*same model"):
+        train_generator(wider, corpus, tmp_path / "wider", progress=False)
+    expert = apply_overrides(wider, {"train.init_from": str(tmp_path / "nothing.pt")})
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        train_generator(expert, corpus, tmp_path / "missing", progress=False)

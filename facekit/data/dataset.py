@@ -5,6 +5,15 @@ Image convention (the whole library): float32 NCHW RGB in [0, 1]. A generator wi
 - ``target``    (K, 3, S, S) ground-truth frames t .. t+K-1
 - ``masked``    (K, 3, S, S) the same frames with the mouth region (the lower half) set to 0 -- the mouthless face
 - ``reference`` (K, 3, S, S) frames of the same clip at least ``reference_min_gap`` frames away (pose/appearance prior)
+
+Two training augmentations (``DataConfig``) make the mouth come from the speech, not from the face video it is painted
+into -- what generation on another video or a still image needs:
+
+- ``still_face_prob``: the window's mouthless face is one random frame of the clip, repeated. Without it the model
+  can read the mouth off the upper face, which moves slightly with the speech (and with the crop alignment, which
+  follows the mouth corners); with another video's face, that motion belongs to other words.
+- ``other_reference_prob``: the reference frames come from another clip of the same identity (when it has one), so
+  the mouth in the reference need not be from this sentence's recording.
 - ``mel``       (K, 1, 80, 16) the audio modality: log-mel window of each frame
 - ``phonemes``  (K, P) int64 the text modality: phoneme ids of P frames around each frame (PAD_ID where absent)
 - ``mouth``     (K, 3, M, M) the mouth-image modality
@@ -104,12 +113,17 @@ def _images(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(chw)
 
 
-def clip_windows(clip: Clip, cfg: DataConfig, reference_index: int = 0) -> dict[str, torch.Tensor]:
+def clip_windows(
+    clip: Clip, cfg: DataConfig, reference_index: int = 0, still_face: bool = False
+) -> dict[str, torch.Tensor]:
     """Every frame of ``clip`` as generator input (the keys of a flattened window, leading dim T), with one fixed
-    reference frame -- what generation and evaluation use."""
+    reference frame -- what generation and evaluation use.
+
+    ``still_face``: the mouthless face of every frame is the reference frame's, as when a still image is animated;
+    the mouth must then come from the speech alone (the face video's own motion, which follows the words, is gone)."""
     n = clip.info.num_frames
     target = _images(clip.frames)
-    masked = target.clone()
+    masked = target[[reference_index] * n] if still_face else target.clone()
     masked[..., target.shape[-2] // 2 :, :] = 0.0
     phonemes = (
         phoneme_windows(clip.phonemes, cfg.phoneme_window)
@@ -140,6 +154,12 @@ class FaceDataset(Dataset):
         self.data = _Clips(root, split, cfg, in_memory)
         k = cfg.num_frames
         self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
+        by_identity: dict[str, list[int]] = {}
+        for c, clip in enumerate(self.data.clips):
+            by_identity.setdefault(clip.info.identity, []).append(c)
+        self.same_identity = [  # other clips of each clip's identity: the other_reference_prob pool
+            [o for o in by_identity[clip.info.identity] if o != c] for c, clip in enumerate(self.data.clips)
+        ]
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random reference frames (call once per epoch for fresh pairings)."""
@@ -155,10 +175,18 @@ class FaceDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         frames = slice(t, t + k)
         target = _images(clip.frames[frames])
-        masked = _images(clip.frames[frames])  # numpy-made copy: see _images
+        if self.cfg.still_face_prob > 0 and rng.random() < self.cfg.still_face_prob:  # no draw at 0: same stream
+            masked = _images(clip.frames[[rng.integers(n)] * k])
+        else:
+            masked = _images(clip.frames[frames])  # numpy-made copy: see _images
         masked[..., target.shape[-2] // 2 :, :] = 0.0
-        far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
-        reference = _images(clip.frames[rng.choice(far, size=k)])
+        others = self.same_identity[c]
+        if others and self.cfg.other_reference_prob > 0 and rng.random() < self.cfg.other_reference_prob:
+            source = self.data.clips[others[rng.integers(len(others))]].frames
+            reference = _images(source[rng.integers(len(source), size=k)])
+        else:
+            far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
+            reference = _images(clip.frames[rng.choice(far, size=k)])
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
         return {
             "target": target,

@@ -28,7 +28,7 @@ from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
 from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync, lower_half, sync_loss
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+from facekit.train.checkpoint import CheckpointError, checkpoint_config, load_checkpoint, save_checkpoint
 
 StepFn = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
 
@@ -112,6 +112,8 @@ def run(
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         step = state["step"]
+    elif t.init_from:
+        load_initial_weights(model, t.init_from, kind)
     net = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -189,6 +191,24 @@ def run(
     if world_size > 1:
         dist.barrier()
     return record
+
+
+def load_initial_weights(model: nn.Module, path: str | Path, kind: str) -> None:
+    """Start a new run from the weights of ``path`` (``train.init_from``): same architecture, any training settings.
+
+    The optimizer starts fresh. A discriminator missing from (or extra in) the checkpoint is allowed -- it is started
+    (or dropped) anew; any other mismatch is an error naming the checkpoint."""
+    state = load_checkpoint(path, kind)
+    own, theirs = model.state_dict(), state["model"]
+    bad = sorted(k for k in own.keys() ^ theirs.keys() if not k.startswith("discriminator."))
+    bad += sorted(k for k in own.keys() & theirs.keys() if own[k].shape != theirs[k].shape)
+    if bad:
+        raise CheckpointError(
+            f"train.init_from={path}: its weights do not fit this config's {kind} ({len(bad)} mismatched, e.g. "
+            f"{', '.join(bad[:3])}); start from a checkpoint made with the same model.* settings and "
+            f"data.image_size, or leave train.init_from empty"
+        )
+    model.load_state_dict(theirs, strict=False)
 
 
 def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progress: bool = True) -> dict:
