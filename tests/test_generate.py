@@ -88,7 +88,8 @@ def test_aligned_face_with_audio_transcript_and_mouth_makes_an_mp4_with_sound(in
     n = math.floor(len(clip.audio) * 25 / 16000)
     assert summary["num_frames"] == n == 50 and summary["alignment"] == "time-aligned"
     assert summary["used"] == ["text", "audio", "mouth"] and summary["frames_per_s"] > 0
-    json.dumps({k: v for k, v in summary.items() if k != "frames"})  # the summary is JSON
+    json.dumps({k: v for k, v in summary.items() if k not in ("frames", "crops", "transforms")})  # the rest is JSON
+    assert summary["crops"].shape == (n, 3, 32, 32) and "transforms" not in summary  # aligned: nothing pasted
     video = read_mp4(out)
     assert video["frames"].shape == (n, 32, 32, 3) and video["fps"] == 25.0
     assert abs(video["audio_seconds"] - n / 25) < 0.03
@@ -218,6 +219,10 @@ def test_blend_mask_covers_the_mouth_and_is_soft():
     assert mask.min() == 0 and mask.max() == 1
     assert not mask[:48].any()  # the generator changes only the lower half
     assert mask[int(0.71 * 96), 48] == 1 and mask[int(0.71 * 96), int(0.4 * 96)] == 1  # mouth centre and corner
+    # GRID's jaw lines (landmarks 4 and 12 at x 0.26 / 0.72, y 0.73) and lowest chin (0.5, 0.91) are painted too
+    assert mask[int(0.73 * 96), int(0.26 * 96)] == 1 and mask[int(0.73 * 96), int(0.72 * 96)] == 1
+    assert mask[int(0.91 * 96), 48] == 1
+    assert mask[-1].max() < 0.05 and mask[:, 0].max() == 0 and mask[:, -1].max() == 0  # fades out inside the crop
     assert ((mask > 0) & (mask < 1)).sum() > 0.3 * (mask > 0).sum()  # a wide soft edge
 
 
