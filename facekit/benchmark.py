@@ -26,7 +26,9 @@ Bad input: every problem is a named skip row or warning and never stops the othe
   frames (a generator may drop a frame at the end), skipped otherwise (probably not the same clip);
 - fewer frames than one 5-frame (0.2 s) sync window: skipped;
 - a video without an audio track: its sync figures are skipped with the reason, every other figure is computed;
-- no face in the ground truth (default mode): skipped; no face in the generated video: LMD skipped.
+- no face in the ground truth (default mode): skipped; no face in the generated video: LMD skipped; no face in the
+  ground truth's first or last few frames (at most ``max_edge``): those frames and their audio are left out of both
+  videos, with a warning (as ``facekit prepare`` trims a clip).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facekit.data.audio import SAMPLE_RATE
 from facekit.data.prepare import FPS, ClipSkipped, PrepareOptions
 from facekit.metrics.image import mouth_region, psnr, ssim
 from facekit.metrics.landmarks import lmd
@@ -64,6 +67,7 @@ class BenchmarkOptions:
     smooth_frames: int = 7
     max_gap: int = 5
     max_missing: float = 0.2
+    max_edge: int = 15  # a faceless run this short at the ground truth's start / end is left out of both videos
     num_samples: int = 4  # clips whose sample frames go into the report
     sample_frames: int = 4  # frames per sample clip
     lpips_cache: str | None = None  # folder of `facekit weights lpips` (default: its default cache)
@@ -154,21 +158,42 @@ def conform_pair(gen: Video, gt: Video, options: BenchmarkOptions, warn: list[st
 
 def _prepare_options(options: BenchmarkOptions, size: int) -> PrepareOptions:
     return PrepareOptions(image_size=size, detect_every=options.detect_every, smooth_frames=options.smooth_frames,
-                          max_gap=options.max_gap, max_missing=options.max_missing)  # fmt: skip
+                          max_gap=options.max_gap, max_missing=options.max_missing,
+                          max_edge=options.max_edge)  # fmt: skip
 
 
-def _landmarks(frames: np.ndarray, popts: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
-    """(filled landmarks for the alignment, raw landmarks with NaN where no face, for LMD): as facekit prepare."""
+def _detect(frames: np.ndarray, popts: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(landmarks with NaN where no face, found per frame), as facekit prepare detects them."""
     from facekit.data.face import NoFaceError
-    from facekit.data.prepare import _landmarker, fill_missing
+    from facekit.data.prepare import _landmarker
 
     try:
-        landmarks, found = _landmarker(popts)(frames)
+        return _landmarker(popts)(frames)
     except NoFaceError as exc:
         raise ClipSkipped(str(exc)) from exc
+
+
+def _fill(landmarks: np.ndarray, found: np.ndarray, popts: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(filled landmarks for the alignment, raw landmarks with NaN where no face, for LMD): as facekit prepare."""
+    from facekit.data.prepare import fill_missing
+
     raw = landmarks.copy()
     fill_missing(landmarks, found, popts.max_gap, popts.max_missing)
     return landmarks, raw
+
+
+def _landmarks(frames: np.ndarray, popts: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+    return _fill(*_detect(frames, popts), popts)
+
+
+def trim_edges(gen: Video, gt: Video, lead: int, trail: int) -> None:
+    """Drop the first ``lead`` and last ``trail`` frames of both videos, with their audio (in place)."""
+    n = len(gt.frames)
+    for video in (gen, gt):
+        video.frames = video.frames[lead : n - trail]
+        if video.audio is not None:
+            hop = SAMPLE_RATE / FPS
+            video.audio = video.audio[int(round(lead * hop)) : int(round((n - trail) * hop))]
 
 
 @dataclass
@@ -184,10 +209,23 @@ class Crops:
 def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
     """Full-frame videos -> face crops cut with the ground truth's alignment (facekit prepare's), landmarks in crops."""
     from facekit.data import crop
+    from facekit.data.prepare import _edge_runs
 
     popts = _prepare_options(options, size)
     try:
-        lm_gt, raw_gt = _landmarks(gt.frames, popts)
+        lm_gt, found_gt = _detect(gt.frames, popts)
+        # a faceless run at the start or end of the ground truth (GRID: a few files decode garbage first) is cut
+        # from both videos with its audio, as facekit prepare cuts it from a clip
+        lead, trail = _edge_runs(found_gt, popts.max_edge)
+        if lead or trail:
+            n = len(gt.frames)
+            trim_edges(gen, gt, lead, trail)
+            lm_gt, found_gt = lm_gt[lead : n - trail], found_gt[lead : n - trail]
+            warn.append(f"no face in the ground truth's first {lead} / last {trail} frames: those frames and their "
+                        f"audio left out of both videos ({len(gt.frames)} of {n} scored)")  # fmt: skip
+            if len(gt.frames) < WINDOW_FRAMES:
+                raise ClipSkipped(f"only {len(gt.frames)} frames with a face: shorter than one sync window")
+        lm_gt, raw_gt = _fill(lm_gt, found_gt, popts)
     except ClipSkipped as exc:
         raise ClipSkipped(f"ground truth {gt.path}: {exc}") from exc
     transforms = {"ground_truth": crop.smooth_similarity(*crop.fit_similarity(lm_gt, size), size, popts.smooth_frames)}
@@ -338,6 +376,7 @@ def score_clip(
     size = options.image_size or 96
     crops = (aligned_crops(gen, gt, options, skipped, warn) if options.aligned
              else detected_crops(gen, gt, size, options, skipped, warn))  # fmt: skip
+    num = len(crops.ground_truth)  # the frames scored: a faceless start or end of the ground truth is left out
     record: dict = {"clip": stem, "frames": num, "fps": FPS, "crop_size": crops.ground_truth.shape[1]}
     record.update(generated_file=str(gen_path), ground_truth_file=str(gt_path), alignment=crops.alignment)
     figures = image_metrics(crops.generated, crops.ground_truth, lpips_net)

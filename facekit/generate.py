@@ -1,6 +1,7 @@
 """``facekit generate``: a generator checkpoint + a face + speech -> a lip-synced mp4 with the speech's audio.
 
-Inputs (any of audio, text and mouth images; the checkpoint's ``model.cascade.order`` says which it needs):
+Inputs (any of audio, text and mouth images; the checkpoint's ``model.cascade.order`` says which it needs; the face
+and mouth loaders are in ``facekit.inputs``, the approximate alignment in ``facekit.speech_alignment``):
 
 - **face**: an image (a still face, repeated for the whole speech) or a video (its frames resampled to 25 fps, then
   played forward and backward -- 0, 1, ..., n-1, n-2, ..., 1, 0, 1, ... -- as often as the speech needs and cut at its
@@ -30,7 +31,6 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,233 +39,27 @@ import torch
 from facekit.config import MODALITIES
 from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
 from facekit.data.clips import Clip, ClipInfo
-from facekit.data.text import (
-    PhonemeSpan,
-    in_dictionary,
-    phoneme_track,
-    read_align,
-    sentence_to_phonemes,
-    words_to_phoneme_spans,
-)
+from facekit.data.text import in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
+from facekit.inputs import IMAGE_SUFFIXES, GenerateError, align_face, load_face, load_mouth, loop_indices
+from facekit.speech_alignment import approximate_alignment
+
+__all__ = [  # the inputs' loaders live in facekit.inputs and facekit.speech_alignment; used from here too
+    "GenerateError",
+    "align_face",
+    "approximate_alignment",
+    "generate",
+    "load_audio",
+    "load_face",
+    "load_model",
+    "loop_indices",
+    "melspectrogram",
+]
 
 # x264 quality of the written video: 12 rather than the usual visually-lossless 18, because the painted mouth's small
 # frame-to-frame motion is what lip sync is judged on. On GRID (eval/sync_by_stage.py, a still face, the GRID expert)
 # the mp4 round trip cost LSE-C 0.036 at crf 18 and 0.003 at 12; the file is about 1.7 times the size.
 OUTPUT_CRF = 12
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 FLAGS = {"text": "--text SENTENCE (with --audio) or --align FILE.align", "audio": "--audio FILE", "mouth": "--mouth"}
-
-
-class GenerateError(ValueError):
-    """Input that ``facekit generate`` cannot use; the message names the file or flag and the fix."""
-
-
-@dataclass
-class Face:
-    """Source frames of the face and their aligned crops."""
-
-    frames: np.ndarray  # uint8 (F, H, W, 3): the image (F = 1) or the video's frames at 25 fps
-    crops: np.ndarray  # uint8 (F, S, S, 3)
-    alpha: np.ndarray | None  # (F,) complex crop -> video transforms (None: the frames are the crops)
-    beta: np.ndarray | None
-    kind: str  # image | video
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file -> uint8 RGB (H, W, 3); GenerateError naming the file when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.array(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise GenerateError(f"cannot read the image {path} ({exc}); use a PNG or JPEG file") from exc
-
-
-def _read_frames(path: Path, fps: float) -> tuple[np.ndarray, str]:
-    """An image or a video file -> (uint8 (F, H, W, 3) frames at ``fps``, "image" | "video")."""
-    if not path.is_file():
-        raise GenerateError(f"{path}: no such file; check the path")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return read_image(path)[None], "image"
-    from facekit.data.video import read_video
-
-    frames, source_fps = read_video(path)
-    if abs(source_fps - fps) > 0.01:  # nearest frames, as facekit prepare does
-        n = max(1, int(len(frames) * fps / source_fps))
-        frames = frames[np.minimum(np.round(np.arange(n) * source_fps / fps).astype(int), len(frames) - 1)]
-    return frames, "video"
-
-
-def loop_indices(num_source: int, num_frames: int) -> np.ndarray:
-    """Source frame of each output frame: forward, backward, forward, ... (a ping-pong loop), cut at ``num_frames``."""
-    if num_source <= 1:
-        return np.zeros(num_frames, np.int64)
-    k = np.arange(num_frames) % (2 * (num_source - 1))
-    return np.where(k < num_source, k, 2 * (num_source - 1) - k)
-
-
-def align_face(frames: np.ndarray, size: int, path: str | Path, kind: str = "video", smooth_frames: int = 7) -> Face:
-    """Find, align and crop the face of uint8 RGB frames (F, H, W, 3) as ``facekit prepare`` does -> a Face.
-
-    One frame (an image): dlib's detectors in turn (HOG, upsampled HOG, CNN), 68 landmarks, the similarity fit. A
-    video: ``FaceLandmarker`` (detection on every 5th frame), faceless frames at the start and end cut, shorter runs
-    inside interpolated by ``prepare.fill_missing``, the fit smoothed over time. GenerateError naming ``path`` when
-    there is no usable face.
-    """
-    from facekit.data import crop
-    from facekit.data.face import FaceLandmarker, NoFaceError, detect_face, predict_landmarks
-    from facekit.data.prepare import ClipSkipped, PrepareOptions, fill_missing
-
-    hint = (
-        "use a picture or video with a clear, frontal face, or pass --aligned (aligned=True) "
-        f"if it already is an aligned face crop of {size}x{size}"
-    )
-    if len(frames) == 1:
-        box = detect_face(frames[0])
-        if box is None:
-            raise GenerateError(f"no face found in {path} (dlib's HOG and CNN detectors); {hint}")
-        landmarks = predict_landmarks(frames[0], box)[None]
-        alpha, beta = crop.fit_similarity(landmarks, size)
-    else:
-        options = PrepareOptions(image_size=size, smooth_frames=smooth_frames)
-        try:
-            landmarks, found = FaceLandmarker(options.detect_every, max_gap=options.max_gap)(frames)
-            if found.any():  # faceless frames at the start or end (at most max_edge): cut, as prepare does
-                keep = slice(int(np.argmax(found)), len(found) - int(np.argmax(found[::-1])))
-                frames, landmarks, found = frames[keep], landmarks[keep], found[keep]
-            fill_missing(landmarks, found, options.max_gap, options.max_missing)
-        except (NoFaceError, ClipSkipped) as exc:
-            raise GenerateError(f"{path}: {exc}; {hint}") from exc
-        alpha, beta = crop.smooth_similarity(*crop.fit_similarity(landmarks, size), size, smooth_frames)
-    return Face(frames, crop.warp_frames(frames, alpha, beta, size), alpha, beta, kind)
-
-
-def load_face(
-    path: str | Path, size: int, aligned: bool = False, fps: float = 25.0, max_frames: int | None = None
-) -> Face:
-    """The face input (image or video) -> Face with crops of side ``size``; ``aligned``: the input is the crops.
-
-    ``max_frames``: use only the first frames of a video (those a ping-pong loop of that length reaches)."""
-    path = Path(path)
-    frames, kind = _read_frames(path, fps)
-    frames = frames[:max_frames]
-    if not aligned:
-        return align_face(frames, size, path, kind)
-    if frames.shape[1:3] != (size, size):
-        h, w = frames.shape[1:3]
-        raise GenerateError(
-            f"{path} is {w}x{h} but the checkpoint's model makes {size}x{size} crops (data.image_size={size}): "
-            f"with --aligned the face must be an aligned crop of exactly {size}x{size}; resize it, or drop --aligned "
-            "to find and align the face"
-        )
-    return Face(frames, frames, None, None, kind)
-
-
-def speech_segments(
-    wav: np.ndarray,
-    sample_rate: int = SAMPLE_RATE,
-    level: float = 0.5,
-    below_loud_db: float = 30.0,
-    min_pause: float = 0.15,
-    min_speech: float = 0.05,
-) -> list[tuple[float, float]]:
-    """Speech segments (start, end) in seconds of mono audio in [-1, 1], found by energy.
-
-    RMS of 10 ms frames (smoothed over 3), in dBFS floored at -100; a frame is speech when louder than the noise floor
-    (10th percentile) plus ``level`` of the way to the loud level (95th percentile), and than ``below_loud_db`` under
-    the loud level; pauses shorter than ``min_pause`` s are bridged, segments shorter than ``min_speech`` s dropped.
-    On GRID s1 (20 clips against their .align) frames are speech / silence as the transcript says 94% of the time.
-    """
-    hop = sample_rate // 100
-    n = len(wav) // hop
-    if n == 0:
-        return []
-    power = np.mean(np.asarray(wav[: n * hop], np.float64).reshape(n, hop) ** 2, axis=1)
-    power = np.convolve(power, np.ones(3) / 3, mode="same")
-    db = np.maximum(10 * np.log10(np.maximum(power, 1e-20)), -100.0)
-    noise, loud = np.percentile(db, [10, 95])
-    active = db > max(noise + level * (loud - noise), loud - below_loud_db)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
-    segments: list[list[float]] = []
-    for start, end in zip(edges[::2] / 100, edges[1::2] / 100, strict=True):
-        if segments and start - segments[-1][1] < min_pause:
-            segments[-1][1] = float(end)
-        else:
-            segments.append([float(start), float(end)])
-    return [(s, e) for s, e in segments if e - s >= min_speech]
-
-
-def approximate_alignment(
-    sentence: str, wav: np.ndarray, sample_rate: int = SAMPLE_RATE
-) -> tuple[list[PhonemeSpan], list[tuple[float, float]]]:
-    """Place ``sentence``'s phonemes on the speech of ``wav`` -> (phoneme spans in seconds, speech segments).
-
-    The phonemes (CMU dictionary, letter-to-sound fallback) share the total speech time of ``speech_segments`` in
-    proportion to their typical durations (``synthetic.articulation.intrinsic_duration``); a phoneme that straddles a
-    pause is split around it. Raises GenerateError when the audio holds no speech.
-    """
-    from facekit.data.synthetic.articulation import intrinsic_duration
-
-    phonemes = [p for word in sentence_to_phonemes(sentence) for p in word]
-    segments = speech_segments(wav, sample_rate)
-    if not segments:
-        raise GenerateError("no speech found in the audio (it is silent); give audio with speech or --align")
-    lengths = np.array([e - s for s, e in segments])
-    seg_start = np.concatenate([[0.0], np.cumsum(lengths)])  # segment i covers speech time seg_start[i:i+2]
-    weights = np.array([intrinsic_duration(p) for p in phonemes])
-    bounds = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * seg_start[-1]
-    spans = []
-    for p, a, b in zip(phonemes, bounds[:-1], bounds[1:], strict=True):
-        for (s, _), c0, c1 in zip(segments, seg_start[:-1], seg_start[1:], strict=True):
-            lo, hi = max(a, c0), min(b, c1)
-            if hi > lo:
-                spans.append(PhonemeSpan(s + lo - c0, s + hi - c0, p))
-    return spans, segments
-
-
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (T, h, w, 3) -> uint8 (T, size, size, 3), bilinear with antialiasing."""
-    import torch.nn.functional as F
-
-    if images.shape[1:3] == (size, size):
-        return images
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-
-
-def load_mouth(path: str | Path, size: int, fps: float = 25.0) -> tuple[np.ndarray, str]:
-    """The mouth-image modality -> (uint8 (T, size, size, 3), how it was made).
-
-    ``path``: a folder of images (sorted by name), a ``.npy`` of uint8 (T, M, M, 3) mouth images, or a driver video
-    whose face is found and aligned and whose lips are drawn as ``facekit prepare`` draws them (a lip sketch).
-    """
-    from facekit.data.prepare import ClipSkipped, PrepareOptions, prepare_clip
-
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise GenerateError(f"{path}: a folder without images; give mouth images (png/jpg) or a driver video")
-        return _resize(np.stack([_resize(read_image(f)[None], size)[0] for f in files]), size), "images"
-    if path.suffix == ".npy":
-        try:
-            images = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise GenerateError(f"cannot read {path} ({exc}); save mouth images as uint8 (T, M, M, 3)") from exc
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise GenerateError(f"{path}: {images.dtype} {images.shape}; mouth images must be uint8 (T, M, M, 3)")
-        return _resize(images, size), "images"
-    frames, kind = _read_frames(path, fps)
-    if kind == "image":
-        return _resize(frames, size), "images"
-    options = PrepareOptions(image_size=2 * size)
-    try:
-        clip = prepare_clip(frames, fps, np.zeros(1, np.float32), "driver", "driver", options=options)
-    except ClipSkipped as exc:
-        raise GenerateError(f"driver video {path}: {exc}; use a video with the speaker's face in every frame") from exc
-    return clip.mouth, "lip sketch of a driver video"
 
 
 def load_model(checkpoint, device: str | torch.device = "cpu"):

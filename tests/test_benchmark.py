@@ -276,6 +276,36 @@ def test_real_grid_clips_are_detected_aligned_and_scored(grid_pair):
     assert sample["generated"].shape == (4, 96, 96, 3) and sample["generated"].dtype == np.uint8
 
 
+def test_trim_edges_cuts_frames_and_their_audio_from_both_videos():
+    from facekit.benchmark import Video, trim_edges
+
+    frames = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    audio = np.arange(10 * 640, dtype=np.float32)
+    gen, gt = Video(Path("g"), frames.copy(), 25.0, audio.copy()), Video(Path("t"), frames.copy(), 25.0, None)
+    trim_edges(gen, gt, lead=2, trail=1)
+    assert gen.frames[:, 0, 0, 0].tolist() == gt.frames[:, 0, 0, 0].tolist() == list(range(2, 9))
+    # 640 samples (16 kHz) per 25 fps frame: the audio left starts with frame 2's first sample, ends with frame 8's
+    assert gen.audio[0] == 2 * 640 and len(gen.audio) == 7 * 640 and gt.audio is None
+
+
+def test_a_faceless_start_of_the_ground_truth_is_left_out_of_both_videos(grid, dlib_present, tmp_path):
+    """GRID's brwa4p & co. decode a dozen garbage frames first: those frames are cut, the rest is scored."""
+    frames, fps = read_video(grid / "s1" / "video" / "bbaf2n.mpg")
+    audio = load_audio(grid / "s1" / "video" / "bbaf2n.mpg")
+    frames = np.concatenate([np.zeros((8, *frames.shape[1:]), np.uint8), frames[:30]])
+    write_video(tmp_path / "gt" / "late.mp4", frames, fps, audio[: 38 * 640])
+    (tmp_path / "gen").mkdir()
+    shutil.copy(tmp_path / "gt" / "late.mp4", tmp_path / "gen" / "late.mp4")
+    out = run_benchmark(tmp_path / "gen", tmp_path / "gt", options=BenchmarkOptions(num_samples=1))
+    clip = _clip(out, "late")
+    assert out["skipped"] == [] and clip["frames"] == 30
+    assert any("first 8 / last 0 frames" in w for w in clip["warnings"]), clip["warnings"]
+    assert clip["generated"]["face_ssim"] == 1.0 and clip["generated"]["lmd"] == 0.0
+    # more black frames than max_edge: still a named skip
+    out = run_benchmark(tmp_path / "gen", tmp_path / "gt", options=BenchmarkOptions(num_samples=1, max_edge=5))
+    assert out["per_clip"] == [] and "no face in frames 0-" in _skip_reason(out, "late")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not GRID_EXPERT.is_file(), reason=f"no GRID sync expert at {GRID_EXPERT} (see eval/results)")
 def test_trained_grid_expert_finds_zero_for_truth_and_the_delay_of_the_generated(grid, dlib_present, tmp_path):
