@@ -15,8 +15,10 @@ each ramp ``0.5 - 0.5 cos(pi s)`` over its span ``s`` in [0, 1].
 
 Why the whole lower face, not just the lips: the generator paints the jaw and the chin too, and they move with the
 words. With a smaller mask the input face's own jaw stays -- still for an image, moving with other words for another
-video -- and the mouth reads as out of sync. Measured on GRID (a still face with a new sentence, the GRID expert): a
-mouth-and-chin ellipse kept LSE-C 0.19 of the crops' 0.28; this box keeps 0.25 (``eval/grid_paste_check.py``).
+video -- and the mouth reads as out of sync. Measured on GRID (the first 30-min GRID generator, a still face with a
+new sentence, the GRID expert; ``eval/results/grid_generate/results.json``): the mp4 scored LSE-C 0.137 with the
+earlier mouth-and-chin ellipse (written at crf 18), 0.215 with this box (crf 12), of the model's crops' own 0.225
+(``eval/sync_by_stage.py``).
 
 Pixels whose weight is 0 are copied from the input frame unchanged (byte for byte).
 """
