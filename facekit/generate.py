@@ -244,24 +244,31 @@ def generate(
     tic = time.perf_counter()
     generated = generate_frames(model, windows, batch_size)  # (n, 3, S, S) in [0, 1]
     seconds["model"] = time.perf_counter() - tic
-    tic = time.perf_counter()
-    if source_face.alpha is None:
-        frames = (generated.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).byte().numpy()
-    else:
-        frames = np.empty((n, *source_face.frames.shape[1:]), np.uint8)
-        for i in range(0, n, 64):
-            k = index[i : i + 64]
-            frames[i : i + 64] = paste_back(
-                source_face.frames[k], generated[i : i + 64], source_face.alpha[k], source_face.beta[k]
-            )
-    seconds["paste"] = time.perf_counter() - tic
-    tic = time.perf_counter()
     track = None
     if wav is not None:
         want = round(n * SAMPLE_RATE / fps)
         track = np.pad(wav[:want], (0, max(0, want - len(wav))))
-    write_video(out, frames, fps, track, SAMPLE_RATE, crf=OUTPUT_CRF)
-    seconds["write"] = time.perf_counter() - tic
+    kept: list[np.ndarray] = []
+
+    def pasted():  # 64 frames at a time, encoded as they come: the output video is never whole in memory
+        for i in range(0, n, 64):
+            tic = time.perf_counter()
+            if source_face.alpha is None:
+                chunk = (generated[i : i + 64].permute(0, 2, 3, 1) * 255).round().clamp(0, 255).byte().numpy()
+            else:
+                k = index[i : i + 64]
+                chunk = paste_back(
+                    source_face.frames[k], generated[i : i + 64], source_face.alpha[k], source_face.beta[k]
+                )
+            seconds["paste"] += time.perf_counter() - tic
+            if return_frames:
+                kept.append(chunk)
+            yield chunk
+
+    seconds["paste"] = 0.0
+    tic = time.perf_counter()
+    write_video(out, pasted(), fps, track, SAMPLE_RATE, crf=OUTPUT_CRF)
+    seconds["write"] = time.perf_counter() - tic - seconds["paste"]  # encoding and muxing alone
     total = time.perf_counter() - start
     for message in warnings:
         log(f"warning: {message}")
@@ -271,7 +278,7 @@ def generate(
         "num_frames": n,
         "fps": fps,
         "seconds": round(n / fps, 3),
-        "size": [int(frames.shape[2]), int(frames.shape[1])],
+        "size": [int(source_face.frames.shape[2]), int(source_face.frames.shape[1])],
         "image_size": size,
         "face": str(face_path),
         "face_input": source_face.kind,
@@ -302,7 +309,7 @@ def generate(
     }
     log(f"wrote {out}: {n} frames ({n / fps:.2f} s) at {summary['frames_per_s']} frames/s")
     if return_frames:
-        summary["frames"] = frames
+        summary["frames"] = np.concatenate(kept)
         summary["crops"] = generated  # the model's crops, float (n, 3, S, S) in [0, 1], before pasting
         if source_face.alpha is not None:
             summary["transforms"] = (source_face.alpha[index], source_face.beta[index])  # (n,) complex, crop -> frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,9 +13,22 @@ class VideoError(ValueError):
     """A video that cannot be read or written; the message names the file."""
 
 
+def _even_frames(frames: np.ndarray, path: Path, scale: int) -> np.ndarray:
+    """Check uint8 (T, H, W, 3), enlarge by ``scale``, pad to even sides (yuv420p needs them)."""
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+        raise VideoError(f"{path}: frames must be uint8 (T, H, W, 3), got {got}")
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frames
+
+
 def write_video(
     path: str | Path,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     fps: float = 25.0,
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
@@ -23,48 +37,57 @@ def write_video(
 ) -> Path:
     """Write uint8 RGB ``frames`` (T, H, W, 3) as an H.264 mp4, with mono float ``audio`` (N,) in [-1, 1] as AAC.
 
-    ``scale`` enlarges each pixel to a ``scale`` x ``scale`` block (nearest neighbour) so small crops are watchable.
-    ``crf``: x264's constant rate factor (lower = closer to the frames, larger file; 18 is visually lossless).
+    ``frames`` may also be an iterable of such arrays (chunks of one video, all the same size), encoded as they come,
+    so a long video never has to be in memory at once. ``scale`` enlarges each pixel to a ``scale`` x ``scale`` block
+    (nearest neighbour) so small crops are watchable. ``crf``: x264's constant rate factor (lower = closer to the
+    frames, larger file; 18 is visually lossless). The file appears only when complete (written beside it, then
+    renamed); on an error nothing is left behind.
     """
     import av
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise VideoError(f"{path}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    if scale > 1:
-        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
-    h, w = frames.shape[1:3]
-    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sides
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    chunks = [frames] if isinstance(frames, np.ndarray) else frames
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    with av.open(str(tmp), "w") as container:
-        vstream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        vstream.width, vstream.height = frames.shape[2], frames.shape[1]
-        vstream.pix_fmt = "yuv420p"
-        vstream.options = {"crf": str(crf), "preset": "veryfast"}
-        astream = None
-        if audio is not None:
-            astream = container.add_stream("aac", rate=sample_rate)
-            astream.layout = "mono"
-        for frame in frames:
-            for packet in vstream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+    try:
+        with av.open(str(tmp), "w") as container:
+            vstream = astream = None
+            for chunk in chunks:
+                chunk = _even_frames(chunk, path, scale)
+                if vstream is None:
+                    vstream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                    vstream.width, vstream.height = chunk.shape[2], chunk.shape[1]
+                    vstream.pix_fmt = "yuv420p"
+                    vstream.options = {"crf": str(crf), "preset": "veryfast"}
+                    if audio is not None:
+                        astream = container.add_stream("aac", rate=sample_rate)
+                        astream.layout = "mono"
+                elif chunk.shape[1:3] != (vstream.height, vstream.width):
+                    size = f"{chunk.shape[2]}x{chunk.shape[1]}, the video {vstream.width}x{vstream.height}"
+                    raise VideoError(f"{path}: a chunk of frames is {size}; every chunk must have the same size")
+                for frame in chunk:
+                    image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                    for packet in vstream.encode(image):
+                        container.mux(packet)
+            if vstream is None:
+                raise VideoError(f"{path}: no frames to write")
+            for packet in vstream.encode():
                 container.mux(packet)
-        for packet in vstream.encode():
-            container.mux(packet)
-        if astream is not None:
-            samples = np.clip(np.asarray(audio, np.float32), -1, 1)[None, :]
-            aframe = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-            aframe.sample_rate = sample_rate
-            # an explicit pts lets the encoder mark its 1024 priming samples (negative pts -> an mp4 edit list), so
-            # readers drop them; without it the audio came back ~1.6 video frames late
-            aframe.pts = 0
-            aframe.time_base = Fraction(1, sample_rate)
-            for packet in astream.encode(aframe):
-                container.mux(packet)
-            for packet in astream.encode():
-                container.mux(packet)
+            if astream is not None:
+                samples = np.clip(np.asarray(audio, np.float32), -1, 1)[None, :]
+                aframe = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+                aframe.sample_rate = sample_rate
+                # an explicit pts lets the encoder mark its 1024 priming samples (negative pts -> an mp4 edit list),
+                # so readers drop them; without it the audio came back ~1.6 video frames late
+                aframe.pts = 0
+                aframe.time_base = Fraction(1, sample_rate)
+                for packet in astream.encode(aframe):
+                    container.mux(packet)
+                for packet in astream.encode():
+                    container.mux(packet)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
     return path
 
