@@ -16,13 +16,10 @@ import numpy as np
 
 
 def frame_at(path: Path, index: int) -> np.ndarray:
+    from facekit.data.prepare import _conform_fps
     from facekit.data.video import read_video
 
-    frames, fps = read_video(path)
-    if abs(fps - 25.0) > 0.01:
-        frames = frames[
-            np.minimum(np.round(np.arange(int(len(frames) * 25 / fps)) * fps / 25).astype(int), len(frames) - 1)
-        ]
+    frames = _conform_fps(*read_video(path), warn=[])
     if not 0 <= index < len(frames):
         sys.exit(f"still_frame: {path} has {len(frames)} frames at 25 fps; choose --frame below {len(frames)}")
     return frames[index]

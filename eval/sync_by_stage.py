@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 
 from facekit.data import crop
+from facekit.data.audio import load_audio, melspectrogram
 from facekit.data.video import read_video
-from facekit.generate import align_face, generate, load_audio, melspectrogram
+from facekit.generate import generate
+from facekit.inputs import align_face
 from facekit.metrics.sync import SyncEvaluator
 
 

@@ -188,11 +188,10 @@ def _landmarks(frames: np.ndarray, popts: PrepareOptions) -> tuple[np.ndarray, n
 
 def trim_edges(gen: Video, gt: Video, lead: int, trail: int) -> None:
     """Drop the first ``lead`` and last ``trail`` frames of both videos, with their audio (in place)."""
-    n = len(gt.frames)
+    n, hop = len(gt.frames), SAMPLE_RATE / FPS
     for video in (gen, gt):
         video.frames = video.frames[lead : n - trail]
         if video.audio is not None:
-            hop = SAMPLE_RATE / FPS
             video.audio = video.audio[int(round(lead * hop)) : int(round((n - trail) * hop))]
 
 

@@ -40,20 +40,8 @@ from facekit.config import MODALITIES
 from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
 from facekit.data.clips import Clip, ClipInfo
 from facekit.data.text import in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
-from facekit.inputs import IMAGE_SUFFIXES, GenerateError, align_face, load_face, load_mouth, loop_indices
+from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices
 from facekit.speech_alignment import approximate_alignment
-
-__all__ = [  # the inputs' loaders live in facekit.inputs and facekit.speech_alignment; used from here too
-    "GenerateError",
-    "align_face",
-    "approximate_alignment",
-    "generate",
-    "load_audio",
-    "load_face",
-    "load_model",
-    "loop_indices",
-    "melspectrogram",
-]
 
 # x264 quality of the written video: 12 rather than the usual visually-lossless 18, because the painted mouth's small
 # frame-to-frame motion is what lip sync is judged on. On GRID (eval/sync_by_stage.py, a still face, the GRID expert)

@@ -15,8 +15,10 @@ from facekit.config import apply_overrides, tiny
 from facekit.data import paste
 from facekit.data.audio import save_wav
 from facekit.data.text import SIL_ID, phoneme_track
-from facekit.generate import GenerateError, approximate_alignment, generate, loop_indices
+from facekit.generate import GenerateError, generate
+from facekit.inputs import loop_indices
 from facekit.models.lipsync import LipSyncModel
+from facekit.speech_alignment import approximate_alignment
 from facekit.train.checkpoint import CheckpointError, save_checkpoint
 
 
@@ -253,7 +255,7 @@ def test_paste_back_on_a_grid_frame_leaves_no_seam(grid):
     """A generated mouth 20% brighter than the face: outside the mask the frame is untouched; along the mask's
     boundary the pasted frame's gradient is no larger than the face's own (a hard paste makes a 10x step there)."""
     from facekit.data.video import read_video
-    from facekit.generate import align_face
+    from facekit.inputs import align_face
 
     frame = read_video(grid / "s1/video/bbaf2n.mpg")[0][:1]
     face = align_face(frame, 96, "bbaf2n.mpg", "image")
@@ -282,7 +284,7 @@ def test_paste_back_on_a_grid_frame_leaves_no_seam(grid):
 @pytest.mark.grid
 def test_generate_on_a_grid_face_with_other_audio_pastes_only_the_mouth(grid, tmp_path):
     from facekit.data.video import read_video
-    from facekit.generate import align_face
+    from facekit.inputs import align_face
 
     frame = read_video(grid / "s1/video/bbaf2n.mpg")[0][0]
     save_png(tmp_path / "face.png", frame)
@@ -307,7 +309,7 @@ def test_generate_on_a_grid_face_with_other_audio_pastes_only_the_mouth(grid, tm
 def test_generate_on_a_grid_video_with_a_driver_mouth(grid, tmp_path):
     """A face video (its own frames, aligned per frame) and a driver video drawn as a lip sketch, as prepare does."""
     from facekit.data.video import read_video
-    from facekit.generate import align_face
+    from facekit.inputs import align_face
 
     video = grid / "s1/video/bbaf2n.mpg"
     model, cfg = tiny_model("text,audio,mouth")
