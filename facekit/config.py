@@ -50,6 +50,7 @@ class DataConfig:
     reference_min_gap: int = 5  # the reference frame is at least this many frames from the target
     still_face_prob: float = 0.0  # training: share of windows whose mouthless face is one frame of the clip, repeated
     other_reference_prob: float = 0.0  # training: share of windows whose reference is from another clip of the identity
+    other_face_prob: float = 0.0  # training: share of windows whose face is another clip's (no target: sync loss only)
     eval_fraction: float = 0.2  # share of identities (or sentences) held out for evaluation
     split_by: str = "identity"  # identity (unseen faces) | sentence (unseen sentences: a single-speaker set, GRID s1)
     split_seed: int = 0
@@ -290,7 +291,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.split_by={cfg.data.split_by!r}: use identity or sentence")
     if not 0.0 < cfg.data.eval_fraction < 1.0:
         raise ConfigError(f"data.eval_fraction={cfg.data.eval_fraction} must be in (0, 1)")
-    for key in ("still_face_prob", "other_reference_prob"):
+    for key in ("still_face_prob", "other_reference_prob", "other_face_prob"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"data.{key}={getattr(cfg.data, key)} must be in [0, 1]")
     if cfg.synth.seconds < 1.0:

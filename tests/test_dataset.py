@@ -158,10 +158,34 @@ def test_other_reference_comes_from_another_clip_of_the_identity(corpus, tiny_cf
         assert not _frame_index(own, item["reference"][0])
 
 
+def test_other_face_windows_paint_the_speech_onto_another_clip_and_have_no_target(corpus, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=3", "data.other_face_prob=1.0"]).data
+    ds = FaceDataset(corpus, cfg)
+    half = cfg.image_size // 2
+    for i in range(0, len(ds), 31):
+        item = ds[i]
+        c = int(item["clip"])
+        assert item["recon"] == 0.0, "no ground truth for a face the speech was not recorded with"
+        upper = item["masked"][..., :half, :]
+        assert all(torch.equal(upper[0], upper[k]) for k in range(3)) and item["masked"][..., half:, :].abs().sum() == 0
+        pixels = (upper[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        face_sources = [
+            o for o in ds.same_identity[c] if any(np.array_equal(f[:half], pixels) for f in ds.data.clips[o].frames)
+        ]
+        ref_sources = [
+            o for o in ds.same_identity[c] if all(_frame_index(ds.data.clips[o], r) for r in item["reference"])
+        ]
+        assert set(face_sources) & set(ref_sources), "face and reference are frames of one other clip"
+        assert not any(np.array_equal(f[:half], pixels) for f in ds.data.clips[c].frames), "not the speech's own clip"
+        assert torch.equal(item["mel"], torch.from_numpy(ds.data.mels[c][item["frame"] : item["frame"] + 3]))
+    plain = FaceDataset(corpus, apply_overrides(tiny_cfg, ["data.num_frames=3"]).data)
+    assert all(plain[i]["recon"] == 1.0 for i in range(0, len(plain), 31))
+
+
 def test_probabilities_outside_0_1_are_config_errors(tiny_cfg):
     from facekit.config import ConfigError
 
-    for key in ("data.still_face_prob", "data.other_reference_prob"):
+    for key in ("data.still_face_prob", "data.other_reference_prob", "data.other_face_prob"):
         with pytest.raises(ConfigError, match=key.split(".")[1]):
             apply_overrides(tiny_cfg, [f"{key}=1.5"])
 

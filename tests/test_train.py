@@ -109,6 +109,16 @@ def test_expert_trains_evaluates_and_serves_as_sync_loss(corpus, tiny_cfg, tmp_p
     gen_cfg = _cfg(tiny_cfg, **{"train.steps": 3, "data.num_frames": 5})
     train_generator(gen_cfg, corpus, tmp_path / "gen", expert_path=tmp_path / "expert" / "last.pt", progress=False)
     assert all("sync" in r for r in _log(tmp_path / "gen"))
+    # other-face windows have no ground truth: with all windows such, only the sync loss is left
+    other = _cfg(
+        tiny_cfg, **{"train.steps": 2, "data.num_frames": 5, "data.other_face_prob": 1.0, "train.ssim_weight": 1.0}
+    )
+    train_generator(other, corpus, tmp_path / "other", expert_path=tmp_path / "expert" / "last.pt", progress=False)
+    assert all(r["l1"] == 0 and r["dssim"] == 0 and r["sync"] > 0 for r in _log(tmp_path / "other"))
+    from facekit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="other_face_prob=1.0.*sync expert alone"):
+        train_generator(other, corpus, tmp_path / "no-expert", progress=False)
 
 
 def test_broken_checkpoints_are_clear_errors(tmp_path):

@@ -14,10 +14,14 @@ into -- what generation on another video or a still image needs:
   follows the mouth corners); with another video's face, that motion belongs to other words.
 - ``other_reference_prob``: the reference frames come from another clip of the same identity (when it has one), so
   the mouth in the reference need not be from this sentence's recording.
+- ``other_face_prob``: the mouthless face (one frame, repeated) and the reference both come from another clip of the
+  same identity -- the speech is painted onto a face it was never recorded with, as when dubbing another video. Such
+  a window has no ground truth (``recon`` is 0): the generator's loop trains it by the sync expert alone.
 - ``mel``       (K, 1, 80, 16) the audio modality: log-mel window of each frame
 - ``phonemes``  (K, P) int64 the text modality: phoneme ids of P frames around each frame (PAD_ID where absent)
 - ``mouth``     (K, 3, M, M) the mouth-image modality
 - ``has``       (3,) bool: which of text, audio, mouth the clip really has (missing ones are zeros)
+- ``recon``     () float: 1 when ``target`` is the ground truth of this face, 0 for an ``other_face_prob`` window
 
 A sync window (``SyncDataset``) holds the lower halves of 5 consecutive ground-truth frames, a mel window that is
 either the matching one (label 1) or one from another time of the same clip (label 0), 50/50.
@@ -187,6 +191,13 @@ class FaceDataset(Dataset):
         else:
             far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
             reference = _images(clip.frames[rng.choice(far, size=k)])
+        recon = 1.0
+        if others and self.cfg.other_face_prob > 0 and rng.random() < self.cfg.other_face_prob:
+            source = self.data.clips[others[rng.integers(len(others))]].frames
+            masked = _images(source[[rng.integers(len(source))] * k])
+            masked[..., target.shape[-2] // 2 :, :] = 0.0
+            reference = _images(source[rng.integers(len(source), size=k)])
+            recon = 0.0
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
         return {
             "target": target,
@@ -198,6 +209,7 @@ class FaceDataset(Dataset):
             "has": torch.from_numpy(self.data.has[c]),
             "clip": torch.tensor(c),
             "frame": torch.tensor(t),
+            "recon": torch.tensor(recon),
         }
 
 

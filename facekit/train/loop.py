@@ -276,7 +276,8 @@ def train_generator(
 ) -> dict:
     """Train the lip-sync generator. The loss, every weight in ``train``:
 
-    - ``l1_weight``         x L1 on the mouth region (the lower half: the only part that differs);
+    - ``l1_weight``         x L1 on the mouth region (the lower half: the only part that differs), over the frames
+      that have a ground truth (all but ``data.other_face_prob``'s windows, which only the sync loss trains);
     - ``ssim_weight``       x (1 - SSIM) on the mouth region;
     - ``sync_weight``       x the frozen expert's sync loss (windows of ``data.sync_frames`` frames and an expert);
     - ``perceptual_weight`` x LPIPS-alex on the mouth region (needs ``facekit weights lpips``);
@@ -292,6 +293,11 @@ def train_generator(
     expert = load_expert(expert_path, device) if expert_path else None
     t = cfg.train
     use_sync = expert is not None and t.sync_weight > 0 and cfg.data.num_frames == cfg.data.sync_frames
+    if cfg.data.other_face_prob > 0 and not use_sync:
+        raise ConfigError(
+            f"data.other_face_prob={cfg.data.other_face_prob}: those windows have no ground truth and are trained by "
+            "the sync expert alone; give --expert, train.sync_weight > 0 and data.num_frames=data.sync_frames, or 0"
+        )
     perceptual = None
     if t.perceptual_weight > 0:
         if cfg.data.image_size // 2 < 31:
@@ -308,15 +314,23 @@ def train_generator(
         out = net(flat)
         image = out["image"].float()
         mouth, real = mouth_region(image), mouth_region(flat["target"])
-        l1 = (mouth - real).abs().mean()
+        # frames with a ground truth (an other_face_prob window has none: only the sync loss trains it)
+        weight = torch.repeat_interleave(b["recon"], b["target"].shape[1]).to(image) if "recon" in b else None
+
+        def mean(per_frame: Tensor) -> Tensor:
+            if weight is None:
+                return per_frame.mean()
+            return (per_frame * weight).sum() / weight.sum().clamp(min=1.0)
+
+        l1 = mean((mouth - real).abs().mean((1, 2, 3)))
         loss = t.l1_weight * l1 + t.aux_weight * out["aux_loss"]
         record = {"l1": l1.detach(), "aux": out["aux_loss"].detach()}
         if t.ssim_weight > 0:
-            dssim = 1 - ssim(mouth, real)
+            dssim = mean(1 - ssim(mouth, real, reduction="none"))
             loss = loss + t.ssim_weight * dssim
             record["dssim"] = dssim.detach()
         if perceptual is not None:
-            lp = perceptual(mouth, real).mean()
+            lp = mean(perceptual(mouth, real).flatten())
             loss = loss + t.perceptual_weight * lp
             record["lpips"] = lp.detach()
         if "d_loss" in out:
