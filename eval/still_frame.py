@@ -16,10 +16,9 @@ import numpy as np
 
 
 def frame_at(path: Path, index: int) -> np.ndarray:
-    from facekit.data.prepare import _conform_fps
-    from facekit.data.video import read_video
+    from facekit.data.video import read_video, resample_fps
 
-    frames = _conform_fps(*read_video(path), warn=[])
+    frames = resample_fps(*read_video(path))
     if not 0 <= index < len(frames):
         sys.exit(f"still_frame: {path} has {len(frames)} frames at 25 fps; choose --frame below {len(frames)}")
     return frames[index]

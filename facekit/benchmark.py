@@ -39,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from facekit.data.audio import SAMPLE_RATE
 from facekit.data.prepare import FPS, ClipSkipped, PrepareOptions
+from facekit.data.video import resize_frames
 from facekit.metrics.image import mouth_region, psnr, ssim
 from facekit.metrics.landmarks import lmd
 from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncResult
@@ -265,15 +265,6 @@ def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, 
     return Crops(crops["generated"], crops["ground_truth"], landmarks, official, alignment, sync)
 
 
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> uint8 (T, size, size, 3), bilinear with antialiasing."""
-    if frames.shape[1:3] == (size, size):
-        return frames
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-
-
 def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
     """Videos that already are square face crops -> crops of one side; landmarks detected on the crops for LMD."""
     from facekit.data.face import FaceError, NoFaceError
@@ -288,7 +279,7 @@ def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, skipped: dic
     for name, video in (("generated", gen), ("ground truth", gt)):
         if video.frames.shape[1] != size:
             warn.append(f"{name} crops {video.frames.shape[1]}x{video.frames.shape[1]} resized to {size}x{size}")
-    crops = {"generated": _resize(gen.frames, size), "ground_truth": _resize(gt.frames, size)}
+    crops = {"generated": resize_frames(gen.frames, size), "ground_truth": resize_frames(gt.frames, size)}
     landmarks = None
     try:
         landmarks = {}

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from facekit.data.video import resize_frames
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -44,13 +45,10 @@ def _read_frames(path: Path, fps: float) -> tuple[np.ndarray, str]:
         raise GenerateError(f"{path}: no such file; check the path")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return read_image(path)[None], "image"
-    from facekit.data.video import read_video
+    from facekit.data.video import read_video, resample_fps
 
     frames, source_fps = read_video(path)
-    if abs(source_fps - fps) > 0.01:  # nearest frames, as facekit prepare does
-        n = max(1, int(len(frames) * fps / source_fps))
-        frames = frames[np.minimum(np.round(np.arange(n) * source_fps / fps).astype(int), len(frames) - 1)]
-    return frames, "video"
+    return resample_fps(frames, source_fps, fps), "video"  # nearest frames, as facekit prepare does
 
 
 def loop_indices(num_source: int, num_frames: int) -> np.ndarray:
@@ -118,17 +116,6 @@ def load_face(
     return Face(frames, frames, None, None, kind)
 
 
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (T, h, w, 3) -> uint8 (T, size, size, 3), bilinear with antialiasing."""
-    import torch.nn.functional as F
-
-    if images.shape[1:3] == (size, size):
-        return images
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-
-
 def load_mouth(path: str | Path, size: int, fps: float = 25.0) -> tuple[np.ndarray, str]:
     """The mouth-image modality -> (uint8 (T, size, size, 3), how it was made).
 
@@ -142,7 +129,7 @@ def load_mouth(path: str | Path, size: int, fps: float = 25.0) -> tuple[np.ndarr
         files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise GenerateError(f"{path}: a folder without images; give mouth images (png/jpg) or a driver video")
-        return _resize(np.stack([_resize(read_image(f)[None], size)[0] for f in files]), size), "images"
+        return resize_frames(np.stack([resize_frames(read_image(f)[None], size)[0] for f in files]), size), "images"
     if path.suffix == ".npy":
         try:
             images = np.load(path, allow_pickle=False)
@@ -150,10 +137,10 @@ def load_mouth(path: str | Path, size: int, fps: float = 25.0) -> tuple[np.ndarr
             raise GenerateError(f"cannot read {path} ({exc}); save mouth images as uint8 (T, M, M, 3)") from exc
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise GenerateError(f"{path}: {images.dtype} {images.shape}; mouth images must be uint8 (T, M, M, 3)")
-        return _resize(images, size), "images"
+        return resize_frames(images, size), "images"
     frames, kind = _read_frames(path, fps)
     if kind == "image":
-        return _resize(frames, size), "images"
+        return resize_frames(frames, size), "images"
     options = PrepareOptions(image_size=2 * size)
     try:
         clip = prepare_clip(frames, fps, np.zeros(1, np.float32), "driver", "driver", options=options)

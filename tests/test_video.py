@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from facekit.data.audio import load_audio
-from facekit.data.video import VideoError, read_video, write_video
+from facekit.data.video import VideoError, read_video, resample_fps, resize_frames, write_video
 
 
 def test_write_then_read_round_trip_with_audio(tmp_path):
@@ -81,3 +81,24 @@ def test_a_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(VideoError, match="no frames"):
         write_video(tmp_path / "empty.mp4", iter([]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resample_fps_picks_the_nearest_frames():
+    frames = np.arange(12, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    assert resample_fps(frames, 25.0) is frames
+    assert resample_fps(frames, 50.0)[:, 0, 0, 0].tolist() == [0, 2, 4, 6, 8, 10]
+    assert resample_fps(frames, 30.0)[:, 0, 0, 0].tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 10, 11]  # round(k * 1.2)
+    assert resample_fps(frames, 12.5)[:, 0, 0, 0].tolist() == [min(round(k / 2), 11) for k in range(24)]
+    assert len(resample_fps(frames[:1], 60.0)) == 1, "never zero frames"
+
+
+def test_resize_frames_keeps_size_flat_colour_and_dtype():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 40, 30, 3), dtype=np.uint8)
+    square = frames[:, :30]
+    assert resize_frames(square, 30) is square
+    flat = np.full((1, 50, 70, 3), 117, np.uint8)
+    out = resize_frames(flat, 24)
+    assert out.dtype == np.uint8 and out.shape == (1, 24, 24, 3) and (out == 117).all()
+    small = resize_frames(frames, 20)
+    assert abs(float(small.mean()) - float(frames.mean())) < 2.0, "antialiased: the mean colour is kept"

@@ -31,6 +31,7 @@ import numpy as np
 from facekit.data.audio import SAMPLE_RATE, melspectrogram
 from facekit.data.clips import Clip, ClipFormatError, ClipInfo, write_clip, write_manifest
 from facekit.data.text import WordSpan, phoneme_track, read_align, words_to_phoneme_spans
+from facekit.data.video import resample_fps
 
 FPS = 25.0
 
@@ -106,11 +107,9 @@ def _shift_words(words: list[WordSpan], seconds: float) -> list[WordSpan]:
 
 
 def _conform_fps(frames: np.ndarray, fps: float, warn: list[str]) -> np.ndarray:
-    if abs(fps - FPS) < 0.01:
-        return frames
-    n = int(len(frames) * FPS / fps)
-    warn.append(f"video is {fps:g} fps: resampled to {FPS:g} fps by picking the nearest frames")
-    return frames[np.minimum(np.round(np.arange(n) * fps / FPS).astype(int), len(frames) - 1)]
+    if abs(fps - FPS) >= 0.01:
+        warn.append(f"video is {fps:g} fps: resampled to {FPS:g} fps by picking the nearest frames")
+    return resample_fps(frames, fps, FPS)
 
 
 def _conform_audio(audio: np.ndarray, num_frames: int, warn: list[str]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Reading and writing video with PyAV (its wheels bundle FFmpeg with libx264 and AAC; no system ffmpeg needed)."""
+"""Reading and writing video with PyAV (its wheels bundle FFmpeg with libx264 and AAC; no system ffmpeg needed), and
+the two frame conversions every reader of a video needs: to another frame rate, to another size."""
 
 from __future__ import annotations
 
@@ -111,3 +112,25 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
     if not frames:
         raise VideoError(f"{path}: no frames could be decoded; the file is empty or truncated")
     return np.stack(frames), fps
+
+
+def resample_fps(frames: np.ndarray, source_fps: float, fps: float = 25.0) -> np.ndarray:
+    """Frames at ``source_fps`` -> the nearest frame at each time of ``fps`` (no blending; unchanged when equal).
+
+    ``floor(len * fps / source_fps)`` frames, at least one."""
+    if abs(source_fps - fps) < 0.01:
+        return frames
+    n = max(1, int(len(frames) * fps / source_fps))
+    return frames[np.minimum(np.round(np.arange(n) * source_fps / fps).astype(int), len(frames) - 1)]
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> uint8 (T, size, size, 3), bilinear with antialiasing (unchanged when already that size)."""
+    import torch
+    import torch.nn.functional as F
+
+    if frames.shape[1:3] == (size, size):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
