@@ -39,16 +39,17 @@ def read_image(path: str | Path) -> np.ndarray:
         raise GenerateError(f"cannot read the image {path} ({exc}); use a PNG or JPEG file") from exc
 
 
-def _read_frames(path: Path, fps: float) -> tuple[np.ndarray, str]:
-    """An image or a video file -> (uint8 (F, H, W, 3) frames at ``fps``, "image" | "video")."""
+def _read_frames(path: Path, fps: float, max_frames: int | None = None) -> tuple[np.ndarray, str]:
+    """An image or a video file -> (uint8 (F, H, W, 3) frames at ``fps``, "image" | "video"); ``max_frames``: at most
+    that many, and only that much of the video decoded."""
     if not path.is_file():
         raise GenerateError(f"{path}: no such file; check the path")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return read_image(path)[None], "image"
     from facekit.data.video import read_video, resample_fps
 
-    frames, source_fps = read_video(path)
-    return resample_fps(frames, source_fps, fps), "video"  # nearest frames, as facekit prepare does
+    frames, source_fps = read_video(path, None if max_frames is None else max_frames / fps)
+    return resample_fps(frames, source_fps, fps)[:max_frames], "video"  # nearest frames, as facekit prepare does
 
 
 def loop_indices(num_source: int, num_frames: int) -> np.ndarray:
@@ -102,8 +103,7 @@ def load_face(
 
     ``max_frames``: use only the first frames of a video (those a ping-pong loop of that length reaches)."""
     path = Path(path)
-    frames, kind = _read_frames(path, fps)
-    frames = frames[:max_frames]
+    frames, kind = _read_frames(path, fps, max_frames)
     if not aligned:
         return align_face(frames, size, path, kind)
     if frames.shape[1:3] != (size, size):

@@ -3,6 +3,7 @@ the two frame conversions every reader of a video needs: to another frame rate, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -93,8 +94,11 @@ def write_video(
     return path
 
 
-def read_video(path: str | Path) -> tuple[np.ndarray, float]:
-    """Decode every frame of a video -> (uint8 (T, H, W, 3) RGB, frames per second)."""
+def read_video(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
+    """Decode a video -> (uint8 (T, H, W, 3) RGB, frames per second).
+
+    ``max_seconds``: stop decoding once the frames cover that long (one frame more, for resampling): only the start
+    of a long video is then ever in memory."""
     import av
 
     path = Path(path)
@@ -106,7 +110,12 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
                 raise VideoError(f"{path}: has no video stream")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 25)
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            limit = math.inf if max_seconds is None else math.ceil(max_seconds * fps) + 1
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) >= limit:
+                    break
     except av.FFmpegError as exc:
         raise VideoError(f"{path}: cannot decode video ({exc}); is the file complete?") from exc
     if not frames:
