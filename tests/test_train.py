@@ -60,7 +60,7 @@ def test_generator_loss_falls_on_real_windows(corpus, tiny_cfg, variant):
         opt.zero_grad()
         (loss + 0.1 * out["aux_loss"]).backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.6 * losses[0], f"{variant}: L1 {losses[0]:.4f} -> {losses[-1]:.4f}"
 
 
