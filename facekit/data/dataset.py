@@ -180,24 +180,24 @@ class FaceDataset(Dataset):
         frames = slice(t, t + k)
         target = _images(clip.frames[frames])
         if self.cfg.still_face_prob > 0 and rng.random() < self.cfg.still_face_prob:  # no draw at 0: same stream
-            masked = _images(clip.frames[[rng.integers(n)] * k])
+            face = clip.frames[[rng.integers(n)] * k]
         else:
-            masked = _images(clip.frames[frames])  # numpy-made copy: see _images
-        masked[..., target.shape[-2] // 2 :, :] = 0.0
+            face = clip.frames[frames]
         others = self.same_identity[c]
         if others and self.cfg.other_reference_prob > 0 and rng.random() < self.cfg.other_reference_prob:
             source = self.data.clips[others[rng.integers(len(others))]].frames
-            reference = _images(source[rng.integers(len(source), size=k)])
+            ref = source[rng.integers(len(source), size=k)]
         else:
             far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
-            reference = _images(clip.frames[rng.choice(far, size=k)])
+            ref = clip.frames[rng.choice(far, size=k)]
         recon = 1.0
         if others and self.cfg.other_face_prob > 0 and rng.random() < self.cfg.other_face_prob:
             source = self.data.clips[others[rng.integers(len(others))]].frames
-            masked = _images(source[[rng.integers(len(source))] * k])
-            masked[..., target.shape[-2] // 2 :, :] = 0.0
-            reference = _images(source[rng.integers(len(source), size=k)])
+            face, ref = source[[rng.integers(len(source))] * k], source[rng.integers(len(source), size=k)]
             recon = 0.0
+        masked = _images(face)  # numpy-made copy: see _images
+        masked[..., target.shape[-2] // 2 :, :] = 0.0
+        reference = _images(ref)
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
         return {
             "target": target,

@@ -314,12 +314,10 @@ def train_generator(
         out = net(flat)
         image = out["image"].float()
         mouth, real = mouth_region(image), mouth_region(flat["target"])
-        # frames with a ground truth (an other_face_prob window has none: only the sync loss trains it)
-        weight = torch.repeat_interleave(b["recon"], b["target"].shape[1]).to(image) if "recon" in b else None
+        # per-frame losses averaged over the frames with a ground truth (0 in an other_face_prob window: sync only)
+        weight = torch.repeat_interleave(b["recon"], b["target"].shape[1]).to(image)
 
         def mean(per_frame: Tensor) -> Tensor:
-            if weight is None:
-                return per_frame.mean()
             return (per_frame * weight).sum() / weight.sum().clamp(min=1.0)
 
         l1 = mean((mouth - real).abs().mean((1, 2, 3)))
