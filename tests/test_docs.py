@@ -4,8 +4,8 @@ Rule 1. No file of the repository names the development-only folder beside the c
 ``shared/docs``, ``shared/data``), except under the prefixes of :data:`ALLOWED`, each with its reason. Files are the
 tracked ones plus new files git does not ignore (``git ls-files --cached --others --exclude-standard``).
 
-Rule 2. Every relative link in README.md and docs/*.md points at a file or folder that exists, and README.md links
-every page of docs/.
+Rule 2. Every relative link in README.md and docs/*.md points at a file or folder that exists, README.md links
+every page of docs/, and every ``docs/<page>.md`` that a file names (outside :data:`ALLOWED`) exists.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULT
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`[^`\n]*`")
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # http:, https:, mailto:, ...
+DOC_NAME = re.compile(r"(?<![\w/.-])docs/([\w.-]+\.md)")  # docs/X.md, not shared/docs/X.md
 
 
 def repository_files(root: Path = ROOT) -> list[str]:
@@ -57,6 +58,19 @@ def shared_references(root: Path, names: list[str]) -> list[str]:
             if any(needle in line for needle in FORBIDDEN):
                 hits.append(f"{name}:{number}: {line.strip()[:140]}")
     return hits
+
+
+def missing_doc_pages(root: Path, names: list[str]) -> list[str]:
+    """``file: docs/X.md`` for every docs page named in the files ``names`` that does not exist under ``root``."""
+    missing = []
+    for name in names:
+        path = root / name
+        if name.startswith(tuple(ALLOWED)) or not path.is_file():
+            continue
+        for page in sorted(set(DOC_NAME.findall(path.read_bytes().decode(errors="replace")))):
+            if not (root / "docs" / page).is_file():
+                missing.append(f"{name}: docs/{page}")
+    return missing
 
 
 def link_targets(markdown: str) -> list[str]:
@@ -119,6 +133,18 @@ def test_readme_links_every_doc_page():
     targets = {t.split("#", 1)[0] for t in link_targets((ROOT / "README.md").read_text(encoding="utf-8"))}
     missing = [f"docs/{p.name}" for p in doc_pages() if f"docs/{p.name}" not in targets]
     assert not missing, f"README.md's Documentation list lacks {missing}"
+
+
+def test_every_named_docs_page_exists():
+    missing = missing_doc_pages(ROOT, repository_files())
+    assert not missing, "pages named but absent from docs/:\n" + "\n".join(missing)
+
+
+def test_named_page_check_finds_a_missing_page(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "METRICS.md").write_text("# Metrics\n")
+    (tmp_path / "a.py").write_text('"""See docs/METRICS.md and docs/GONE.md; not shared/docs/OTHER.md."""\n')
+    assert missing_doc_pages(tmp_path, ["a.py"]) == ["a.py: docs/GONE.md"]
 
 
 def test_link_check_finds_broken_links(tmp_path):
