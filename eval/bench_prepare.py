@@ -1,12 +1,13 @@
 """Benchmark real-video preparation: GRID videos -> prepared clips, seconds per 75-frame clip.
 
-    .venv/bin/python eval/bench_prepare.py [--grid ../shared/data/grid] [--out-data data/grid-s1] [--workers 1]
+    .venv/bin/python eval/bench_prepare.py [--grid GRID] [--out-data data/grid-s1] [--workers 1]
         [--note "..."] [--out eval/results/bench_prepare.json]
 
-Runs ``facekit prepare grid`` once (the same code path as the CLI) into ``--out-data`` and records the wall time, the
-seconds per clip (total wall time / videos processed, start-up and skips included), the counts and the machine, with
-the load average before and after (another job sharing the CPU slows every figure). A re-run over a finished folder
-resumes and measures nothing, so point ``--out-data`` at a fresh folder. Target: about 1 s per clip on 2 cores.
+``--grid`` is your GRID download (docs/GRID.md), by default ``$FACEKIT_GRID``. Runs ``facekit prepare grid`` once
+(the same code path as the CLI) into ``--out-data`` and records the wall time, the seconds per clip (total wall time /
+videos processed, start-up and skips included), the counts and the machine, with the load average before and after
+(another job sharing the CPU slows every figure). A re-run over a finished folder resumes and measures nothing, so
+point ``--out-data`` at a fresh folder. Target: about 1 s per clip on 2 cores.
 Nothing here asserts on speed.
 """
 
@@ -24,13 +25,17 @@ from facekit.cli import main as facekit
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", default="../shared/data/grid", help="folder of GRID videos and .align files")
+    parser.add_argument(
+        "--grid", default=os.environ.get("FACEKIT_GRID"), help="folder of GRID videos and .align files ($FACEKIT_GRID)"
+    )
     parser.add_argument("--out-data", default="data/grid-s1", help="where the prepared clips go")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--note", default="", help="free text stored with the figures (e.g. what else was running)")
     parser.add_argument("--out", default="eval/results/bench_prepare.json")
     args = parser.parse_args()
+    if not args.grid:
+        parser.error("no GRID folder: pass --grid DIR or set $FACEKIT_GRID (where to get GRID: docs/GRID.md)")
     argv = ["prepare", "grid", "--videos", args.grid, "--aligns", args.grid, "--out", args.out_data]
     argv += ["--image-size", str(args.image_size), "--workers", str(args.workers)]
     load_before = os.getloadavg()

