@@ -8,9 +8,10 @@ import torch
 from facekit.config import MODALITIES, apply_overrides, tiny
 from facekit.data.text import NUM_PHONEMES
 from facekit.models.cascade import ModalityCascade
-from facekit.models.generator import FaceGenerator, resolutions
+from facekit.models.generator import CascadeFusion, FaceGenerator, resolutions
 from facekit.models.lipsync import LipSyncModel, info_nce
 from facekit.models.sync_expert import SyncExpert
+from facekit.nn import modulated_linear
 
 ORDERS = [p for r in (1, 2, 3) for c in itertools.combinations(MODALITIES, r) for p in itertools.permutations(c)]
 
@@ -137,3 +138,81 @@ def test_untrained_generator_pastes_the_reference():
     batch = fake_batch(cfg)
     image = LipSyncModel(cfg)(batch)["image"]
     assert torch.equal(image[..., 16:, :], batch["reference"][..., 16:, :])
+
+
+def _stage_outputs(fusion, face, mouths):
+    """Run the cascade fusion, recording each stage's modulation (inputs, output) and FC output."""
+    seen = {"modulate": [], "fc": []}
+    hooks = [
+        m.register_forward_hook(lambda _, args, out: seen["modulate"].append((args, out))) for m in fusion.modulate
+    ]
+    hooks += [f.register_forward_hook(lambda _, args, out: seen["fc"].append(out)) for f in fusion.fc]
+    w = fusion(face, mouths)
+    for h in hooks:
+        h.remove()
+    return w, seen
+
+
+def test_cascade_fusion_follows_claim_15_by_default():
+    """Three modalities: the third modulation result IS the multimodal feature (no FC after it); stages 1-2 have FC."""
+    torch.manual_seed(0)
+    fusion = CascadeFusion(3, 16, num_fc=2, formula="stylegan2")
+    face, mouths = torch.randn(4, 16), [torch.randn(4, 16) for _ in range(3)]
+    w, seen = _stage_outputs(fusion, face, mouths)
+    (mouth3, condition), third = seen["modulate"][2]
+    assert torch.equal(w, face + third)
+    # the third modulation recomputed by hand from its weights: y = lrelu(W'' mouth_3 + b) * sqrt 2, s = A cond + b_A
+    mod = fusion.modulate[2]
+    styles = torch.nn.functional.linear(condition, mod.affine.weight * mod.affine.gain, mod.affine.bias)
+    y = modulated_linear(mouth3, mod.weight * mod.gain, styles) + mod.bias
+    torch.testing.assert_close(w - face, torch.nn.functional.leaky_relu(y, 0.2) * 2**0.5)
+    # it is conditioned by stage 2's FC output (the feature to aggregate), and stages 1-2 have FC layers
+    assert torch.equal(condition, seen["fc"][1]) and not torch.equal(seen["fc"][1], seen["modulate"][1][1])
+    assert [sum(p.numel() for p in f.parameters()) > 0 for f in fusion.fc] == [True, True, False]
+
+
+def test_cascade_fusion_every_stage_keeps_fc_after_the_third():
+    torch.manual_seed(0)
+    fusion = CascadeFusion(3, 16, num_fc=2, formula="stylegan2", fc="every_stage")
+    face, mouths = torch.randn(4, 16), [torch.randn(4, 16) for _ in range(3)]
+    w, seen = _stage_outputs(fusion, face, mouths)
+    third = seen["modulate"][2][1]
+    assert torch.equal(w, face + fusion.fc[2](third)) and not torch.allclose(w, face + third)
+    assert all(sum(p.numel() for p in f.parameters()) > 0 for f in fusion.fc)
+
+
+def test_two_modality_cascade_fusion_ends_in_fc_as_claim_14():
+    torch.manual_seed(0)
+    fusion = CascadeFusion(2, 16, num_fc=1, formula="stylegan2")
+    face, mouths = torch.randn(4, 16), [torch.randn(4, 16) for _ in range(2)]
+    w, seen = _stage_outputs(fusion, face, mouths)
+    assert torch.equal(w, face + seen["fc"][1]) and not torch.allclose(w, face + seen["modulate"][1][1])
+
+
+@pytest.mark.parametrize("fusion_fc, has_third_fc", [("claims", False), ("every_stage", True)])
+def test_model_fusion_fc_config_builds_its_form(fusion_fc, has_third_fc):
+    cfg = apply_overrides(tiny(), {"model.variant": "cascade", "model.fusion_fc": fusion_fc})
+    keys = LipSyncModel(cfg).state_dict()
+    assert any(k.startswith("generator.fusion.fc.1.") for k in keys)
+    assert any(k.startswith("generator.fusion.fc.2.") for k in keys) == has_third_fc
+    assert tiny().model.fusion_fc == "claims"
+
+
+def test_cascade_checkpoint_stored_before_fusion_fc_loads_as_it_was_trained(tmp_path):
+    """A stored config without model.fusion_fc was made with FC after every stage: it must load as that, exactly."""
+    from facekit.evaluation import load_generator
+    from facekit.train.checkpoint import save_checkpoint
+
+    cfg = apply_overrides(tiny(), {"model.variant": "cascade", "model.fusion_fc": "every_stage"})
+    torch.manual_seed(0)
+    model = LipSyncModel(cfg).eval()
+    torch.nn.init.normal_(model.generator.decoder.to_rgb.weight, std=0.1)
+    stored = cfg.to_dict()
+    del stored["model"]["fusion_fc"]
+    state = {"kind": "generator", "config": stored, "step": 1, "model": model.state_dict()}
+    save_checkpoint(tmp_path / "old.pt", state)
+    loaded, loaded_cfg = load_generator(tmp_path / "old.pt")
+    assert loaded_cfg.model.fusion_fc == "every_stage"
+    batch = fake_batch(cfg)
+    with torch.no_grad():
+        assert torch.equal(loaded(batch)["image"], model(batch)["image"])
