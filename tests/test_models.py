@@ -47,18 +47,87 @@ def test_every_order_of_every_subset_builds_and_runs(order):
     assert model.cascade.is_ablation == (len(order) == 1)
 
 
-def test_different_orders_give_different_outputs():
-    cfg = tiny()
-    batch = fake_batch(cfg)
-    outs = []
+def _images_by_order(batch):
+    """The tiny model's output for every order of the three modalities, all built from the SAME weights.
+
+    Encoders, modulations, FC layers and the preset are per modality, so they are shared as they are; the residual
+    fusion's per-position target layers are made equal, so the generator is blind to the order and only the cascade
+    can tell one order from another."""
+    torch.manual_seed(0)
+    first = LipSyncModel(apply_overrides(tiny(), {"model.cascade.order": list(MODALITIES)}))
+    torch.nn.init.normal_(first.generator.decoder.to_rgb.weight, std=0.1)  # zero at init: paste the reference
+    for target in first.generator.fusion.targets[1:]:
+        target.load_state_dict(first.generator.fusion.targets[0].state_dict())
+    images = {}
     for order in itertools.permutations(MODALITIES):
-        torch.manual_seed(0)
-        cfg = apply_overrides(tiny(), {"model.cascade.order": list(order)})
-        model = LipSyncModel(cfg)
-        torch.nn.init.normal_(model.generator.decoder.to_rgb.weight, std=0.1)  # zero at init: paste the reference
-        outs.append(model(batch)["image"])
-    for a, b in itertools.combinations(outs, 2):
-        assert not torch.allclose(a, b)
+        model = LipSyncModel(apply_overrides(tiny(), {"model.cascade.order": list(order)})).eval()
+        model.load_state_dict(first.state_dict())  # strict: the same parameters, only the order differs
+        with torch.no_grad():
+            images[order] = model(batch)["image"]
+    return images
+
+
+def _assert_orders_differ(images):
+    for (a, x), (b, y) in itertools.combinations(images.items(), 2):
+        assert not torch.allclose(x, y), f"{a} and {b} give the same image"
+
+
+def test_different_orders_give_different_outputs(monkeypatch):
+    batch = fake_batch(tiny())
+    _assert_orders_differ(_images_by_order(batch))
+
+    def order_blind(self, features, return_all=False):  # control: every modality modulated by the preset alone
+        preset = self.preset.expand(next(iter(features.values())).shape[0], -1)
+        return [self.fc[m](self.modulate[m](features[m], preset)) for m in self.order]
+
+    monkeypatch.setattr(ModalityCascade, "forward", order_blind)
+    with pytest.raises(AssertionError, match="give the same image"):
+        _assert_orders_differ(_images_by_order(batch))
+
+
+def test_preset_vector_conditions_the_first_stage_only_through_its_modulation(monkeypatch):
+    torch.manual_seed(0)
+    cascade = ModalityCascade(("audio", "text"), 16, num_fc=1)
+    features = {m: torch.randn(4, 16) for m in cascade.order}
+    learned, other = cascade.preset.detach().clone(), torch.randn(16)
+
+    def trace_with(preset):
+        with torch.no_grad():
+            cascade.preset.copy_(preset)
+            return cascade(features, return_all=True)
+
+    base, changed = trace_with(learned), trace_with(other)
+    assert torch.equal(base["audio.data"], changed["audio.data"])
+    assert not torch.allclose(base["audio.modulated"], changed["audio.modulated"])
+    assert not torch.allclose(base["audio.mouth"], changed["audio.mouth"])
+    # with the first modulation's condition pinned to the learned preset (the conditioning removed), a changed
+    # preset changes nothing at all: the modulation is its only way in, and the checks above would fail
+    first = cascade.modulate["audio"]
+    modulate = first.forward
+    monkeypatch.setattr(first, "forward", lambda x, cond: modulate(x, learned.expand(x.shape[0], -1)))
+    pinned = trace_with(other)
+    assert all(torch.equal(pinned[k], base[k]) for k in base)
+
+
+@pytest.mark.parametrize("fusion_fc", ["claims", "every_stage"])
+def test_cascade_fusion_is_conditioned_on_the_face_vector(monkeypatch, fusion_fc):
+    """The multimodal feature (what is added to the face vector) depends on the face vector: it conditions stage 1."""
+    torch.manual_seed(0)
+    fusion = CascadeFusion(3, 16, num_fc=1, formula="stylegan2", fc=fusion_fc)
+    mouths, face, other = [torch.randn(4, 16) for _ in range(3)], torch.randn(4, 16), torch.randn(4, 16)
+
+    def multimodal(face):
+        with torch.no_grad():
+            _, seen = _stage_outputs(fusion, face, mouths)
+        assert torch.equal(seen["modulate"][0][0][1], face)  # stage 1's condition
+        return seen["fc"][-1]
+
+    assert not torch.allclose(multimodal(face), multimodal(other))
+    # without the conditioning (stage 1's condition pinned to one face) the face vector no longer matters
+    first = fusion.modulate[0]
+    modulate = first.forward
+    monkeypatch.setattr(first, "forward", lambda x, cond: modulate(x, face))
+    assert torch.equal(multimodal(face), multimodal(other))
 
 
 def test_cascade_chains_each_modality_on_the_previous():
