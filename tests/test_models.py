@@ -10,7 +10,7 @@ from facekit.data.text import NUM_PHONEMES
 from facekit.models.cascade import ModalityCascade
 from facekit.models.generator import CascadeFusion, FaceGenerator, resolutions
 from facekit.models.lipsync import LipSyncModel, info_nce
-from facekit.models.sync_expert import SyncExpert
+from facekit.models.sync_expert import SyncExpert, info_nce_sync
 from facekit.nn import modulated_linear
 
 ORDERS = [p for r in (1, 2, 3) for c in itertools.combinations(MODALITIES, r) for p in itertools.permutations(c)]
@@ -193,6 +193,14 @@ def test_missing_modality_is_zeroed():
     batch["has"][:, 2] = False  # no mouth images
     other = dict(batch, mouth=torch.rand_like(batch["mouth"]))
     assert torch.equal(model(batch)["image"], model(other)["image"])
+
+
+def test_info_nce_sync_accuracy_in_closed_form():
+    """Top-1 accuracy of finding each window's own audio among the batch's."""
+    face = torch.eye(4)
+    assert info_nce_sync(face, face)[1] == 1.0
+    assert info_nce_sync(face, face.roll(1, dims=0))[1] == 0.0  # every window's audio is its neighbour's
+    assert info_nce_sync(face, face[[1, 0, 2, 3]])[1] == 0.5  # windows 0 and 1 swapped: 2 of 4 found
 
 
 def test_sync_expert_shapes_and_range():
