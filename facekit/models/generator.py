@@ -94,7 +94,8 @@ class CascadeFusion(nn.Module):
 
     - ``claims``: stages 1 and 2. With three modalities the third modulation result is itself the multimodal feature
       (claim 15); with two, the second stage's FC output is (claim 14).
-    - ``every_stage``: every stage, the third too (an ablation; facekit's only form before ``model.fusion_fc``).
+    - ``every_stage``: every stage, the third too (an ablation; what a stored config without ``model.fusion_fc``
+      was trained with).
     """
 
     def __init__(self, num_modalities: int, feature_dim: int, num_fc: int, formula: str, fc: str = "claims") -> None:
