@@ -11,6 +11,7 @@ as JSON into every run folder and checkpoint, and :func:`Config.from_dict` rebui
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -70,6 +71,7 @@ class ModelConfig:
     feature_dim: int = 128  # width of every data feature and mouth-shape feature
     base_channels: int = 32
     variant: str = "residual"  # residual (claim 12) | cascade (claims 13-15) | contrastive (baseline, [0017])
+    fusion_fc: str = "claims"  # cascade variant, FC layers after: claims (stages 1-2; claim 15) | every_stage
     expert_loss: str = "bce"  # sync expert objective: bce (Wav2Lip's pairs) | infonce (in-batch negatives)
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
 
@@ -113,7 +115,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        return _build(cls, data, prefix="")
+        """Rebuild a stored config; a field added since it was stored takes the value it was made with (``ADDED``)."""
+        return _build(cls, _fill_added(data), prefix="")
 
     @classmethod
     def from_json(cls, text: str) -> Config:
@@ -251,6 +254,24 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
 
 
+# Fields added after configs were first stored, and the value that reproduces a config stored without them.
+ADDED = {"model.fusion_fc": "every_stage"}
+
+
+def _fill_added(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    for key, value in ADDED.items():
+        *sections, name = key.split(".")
+        node = data
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.setdefault(name, value)
+    return data
+
+
 def _build(cls: Any, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'}: expected an object, got {data!r}")
@@ -281,6 +302,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.cascade.formula={cfg.model.cascade.formula!r}: use stylegan2, film or adain")
     if cfg.model.variant not in ("residual", "cascade", "contrastive"):
         raise ConfigError(f"model.variant={cfg.model.variant!r}: use residual, cascade or contrastive")
+    if cfg.model.fusion_fc not in ("claims", "every_stage"):
+        raise ConfigError(f"model.fusion_fc={cfg.model.fusion_fc!r}: use claims or every_stage")
     if cfg.data.image_size % 16 or cfg.data.image_size < 32:
         raise ConfigError(f"data.image_size={cfg.data.image_size}: use a multiple of 16, at least 32")
     if cfg.data.phoneme_window % 2 == 0:

@@ -49,6 +49,7 @@ def test_dict_overrides_take_typed_values():
         ("model.cascade.order=text,lips", "distinct modalities"),
         ("model.cascade.order=text,text", "distinct modalities"),
         ("model.cascade.formula=magic", "stylegan2, film or adain"),
+        ("model.fusion_fc=last", "claims or every_stage"),
         ("data.image_size=50", "multiple of 16"),
         ("train.steps", "key=value"),
     ],
@@ -77,3 +78,15 @@ def test_save_and_load(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match="bad.json"):
         Config.load(tmp_path / "bad.json")
+
+
+def test_stored_config_without_a_later_field_reads_as_it_was_made():
+    """model.fusion_fc came after configs were stored: one without it had FC after every stage; new ones follow the
+    claims."""
+    assert tiny().model.fusion_fc == "claims"
+    data = apply_overrides(tiny(), ["model.variant=cascade"]).to_dict()
+    del data["model"]["fusion_fc"]
+    assert Config.from_dict(data).model.fusion_fc == "every_stage"
+    assert "fusion_fc" not in data["model"], "reading must not change the caller's dict"
+    data["model"]["fusion_fc"] = "claims"
+    assert Config.from_dict(data).model.fusion_fc == "claims"

@@ -74,13 +74,22 @@ def test_windows_are_deterministic_per_epoch(corpus, tiny_cfg):
 
 
 def test_multi_frame_windows(corpus, tiny_cfg):
+    """A window of 5 frames holds, frame by frame, the library's own per-frame windows of frames t .. t+4."""
     cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"]).data
     ds = FaceDataset(corpus, cfg)
-    item = ds[0]
-    assert item["target"].shape[0] == 5 and item["mel"].shape == (5, 1, 80, 16)
-    clip = load_clip(corpus, ds.data.infos[0])
     assert len(ds) == sum(c.info.num_frames - 4 for c in ds.data.clips)
-    assert item["phonemes"][0, 0] == PAD_ID or clip.phonemes is not None
+    for i in (0, len(ds) // 2, len(ds) - 1):  # a clip's first window, one inside, the last one's end
+        item = ds[i]
+        assert item["target"].shape[0] == 5 and item["mel"].shape == (5, 1, 80, 16)
+        c, t = int(item["clip"]), int(item["frame"])
+        clip = load_clip(corpus, ds.data.infos[c])
+        assert clip.phonemes is not None
+        for k in range(5):
+            assert np.allclose(item["mel"][k, 0].numpy(), mel_window(clip.mel, t + k))
+            assert np.array_equal(item["phonemes"][k].numpy(), phoneme_window(clip.phonemes, t + k, cfg.phoneme_window))
+            assert np.allclose(item["target"][k].permute(1, 2, 0).numpy() * 255, clip.frames[t + k], atol=1e-3)
+    first = ds[0]
+    assert int(first["frame"]) == 0 and (first["phonemes"][0, : cfg.phoneme_window // 2] == PAD_ID).all()
 
 
 def test_sync_pairs(corpus, tiny_cfg):

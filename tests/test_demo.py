@@ -6,7 +6,10 @@ from pathlib import Path
 
 import av
 
+from facekit.data.clips import read_manifest
+from facekit.data.dataset import select_split
 from facekit.demo import run_demo
+from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 TINY = [
     "synth.num_identities=4",
@@ -36,8 +39,12 @@ def test_demo_runs_end_to_end_then_reuses_its_cache(tmp_path):
         "[4/5]",
         "[5/5]",
     ]
-    train_ids = {p.name for p in (out / "corpus" / "clips").iterdir()}
-    assert summary["identity"] and any(summary["identity"] in i for i in train_ids)
+    _, infos = read_manifest(out / "corpus")
+    for stage in ("expert", "generator"):  # the identity is held out by the split each model was trained with
+        cfg = checkpoint_config(load_checkpoint(summary[stage]["checkpoint"]))
+        trained_on = {i.identity for i in select_split(infos, "train", cfg.data)}
+        held_out = {i.identity for i in select_split(infos, "eval", cfg.data)}
+        assert summary["identity"] in held_out and summary["identity"] not in trained_on, stage
     with av.open(summary["video"]) as container:  # the generated talking face, with its audio
         assert container.streams.video and container.streams.audio
         frames = sum(1 for _ in container.decode(video=0))

@@ -100,10 +100,23 @@ def test_resume_with_another_config_is_refused(corpus, tiny_cfg, tmp_path):
         train_generator(_cfg(tiny_cfg, **{"train.steps": 2, "train.lr": 1.0}), corpus, tmp_path / "run", progress=False)
 
 
+def _assert_eval_is_the_saved_experts_on_held_out(record, run, corpus, cfg):
+    """The figures a run records (returned and in eval.json) are evaluate_expert's, of the saved last.pt, on the
+    held-out split (its off-sync pairs drawn with train_expert's seed 12345) -- the formula is checked in closed form
+    by test_evaluate_expert_auc_and_accuracy_in_closed_form."""
+    from facekit.data.dataset import SyncDataset
+    from facekit.train.loop import evaluate_expert
+
+    held_out = SyncDataset(corpus, cfg.data, "eval", seed=12345)
+    assert len(held_out) != len(SyncDataset(corpus, cfg.data, "train"))
+    assert record["eval"] == evaluate_expert(load_expert(run / "last.pt"), held_out)
+    assert json.loads((run / "eval.json").read_text()) == record["eval"]
+
+
 def test_expert_trains_evaluates_and_serves_as_sync_loss(corpus, tiny_cfg, tmp_path):
     cfg = _cfg(tiny_cfg, **{"train.steps": 6})
     record = train_expert(cfg, corpus, tmp_path / "expert", progress=False)
-    assert 0.0 <= record["eval"]["accuracy"] <= 1.0 and record["eval"]["windows"] > 0
+    _assert_eval_is_the_saved_experts_on_held_out(record, tmp_path / "expert", corpus, cfg)
     expert = load_expert(tmp_path / "expert" / "last.pt")
     assert not any(p.requires_grad for p in expert.parameters())
     gen_cfg = _cfg(tiny_cfg, **{"train.steps": 3, "data.num_frames": 5})
@@ -143,25 +156,43 @@ def test_time_budget_stops_with_a_checkpoint(corpus, tiny_cfg, tmp_path):
 def test_infonce_expert_trains_and_reports_auc(corpus, tiny_cfg, tmp_path):
     cfg = _cfg(tiny_cfg, **{"train.steps": 4, "model.expert_loss": "infonce"})
     record = train_expert(cfg, corpus, tmp_path / "expert", progress=False)
-    assert 0.0 <= record["eval"]["auc"] <= 1.0
-    assert all(0.0 <= r["acc"] <= 1.0 for r in _log(tmp_path / "expert"))
+    _assert_eval_is_the_saved_experts_on_held_out(record, tmp_path / "expert", corpus, cfg)
+    batch = cfg.train.batch_size  # top-1 accuracy over a batch: a whole number of its windows
+    assert all(r["acc"] * batch == pytest.approx(round(r["acc"] * batch), abs=1e-4) for r in _log(tmp_path / "expert"))
 
 
-def test_evaluate_expert_auc_closed_form():
+class ChosenScores(torch.nn.Module):
+    """A fake expert whose sync probability for each window is chosen by the test (carried in ``frames``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, frames, mel):
+        return frames.flatten(1)[:, 0]
+
+
+@pytest.mark.parametrize(
+    "scores, labels, auc, accuracy",
+    [
+        ([0.9, 0.8, 0.3, 0.2, 0.7, 0.1], [1, 1, 0, 0, 1, 0], 1.0, 1.0),  # every in-sync pair above every off-sync one
+        ([0.1, 0.2, 0.7, 0.8, 0.3, 0.9], [1, 1, 0, 0, 1, 0], 0.0, 0.0),  # reversed
+        ([0.9, 0.4, 0.6, 0.2, 0.7, 0.1], [1, 1, 0, 0, 1, 0], 8 / 9, 4 / 6),  # 0.4 ranks below 0.6 only: 8 of 9 pairs
+        ([0.5, 0.5, 0.8, 0.2], [1, 0, 1, 0], 3.5 / 4, 3 / 4),  # a tied pair counts one half; 0.5 is not above 0.5
+        ([1e-6] * 6, [1, 0, 1, 0, 1, 0], 0.5, 0.5),  # a collapsed expert (every score clamped alike) ranks at chance
+        ([1e-6] * 6, [0, 0, 0, 1, 1, 1], 0.5, 0.5),
+    ],
+)
+def test_evaluate_expert_auc_and_accuracy_in_closed_form(scores, labels, auc, accuracy):
     from facekit.train.loop import evaluate_expert
 
-    class Fixed(torch.nn.Module):  # scores = the label itself -> perfect ranking
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, frames, mel):
-            return frames.flatten(1)[:, 0].clamp(0.01, 0.99)
-
-    data = [{"frames": torch.full((2,), float(i % 2)), "mel": torch.zeros(1), "label": torch.tensor(float(i % 2))}
-            for i in range(10)]  # fmt: skip
-    out = evaluate_expert(Fixed(), data, batch_size=4)
-    assert out["auc"] == 1.0 and out["accuracy"] == 1.0 and out["windows"] == 10
+    data = [
+        {"frames": torch.tensor([s]), "mel": torch.zeros(1), "label": torch.tensor(float(y))}
+        for s, y in zip(scores, labels, strict=True)
+    ]
+    out = evaluate_expert(ChosenScores(), data, batch_size=4)
+    assert out["auc"] == pytest.approx(auc, rel=1e-6) and out["accuracy"] == pytest.approx(accuracy, rel=1e-6)
+    assert out["windows"] == len(scores)
 
 
 def test_optional_loss_terms_are_logged_and_samples_written(corpus, tiny_cfg, tmp_path):

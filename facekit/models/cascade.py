@@ -5,6 +5,10 @@ For the modalities in ``order`` (any permutation of any subset of text, audio, m
     mouth_1 = FC^n( modulate(S_1, by=preset) )           claim 8: a learned preset vector starts the cascade
     mouth_k = FC^n( modulate(S_k, by=mouth_{k-1}) )      claims 9-10: each next by the previous mouth feature
 
+Every stage, the third too, ends in FC layers: claim 10 gives the third modality's modulation result and claim 7 turns
+each modality's result into its mouth feature by FC layers. (Only the generator's second cascade, claims 13-15, drops
+the third stage's FC layers: see ``models.generator.CascadeFusion``.)
+
 ``modulate`` is one of the formulas of ``facekit.nn`` (StyleGAN2 modulation/demodulation by default; FiLM and AdaIN for
 the ablation) -- a reconstruction, since the patent's formula is lost. The method needs at least two modalities; a
 single-modality cascade is allowed for ablations and is marked by :attr:`ModalityCascade.is_ablation`.

@@ -7,8 +7,9 @@
   * :class:`ResidualFusion` (claim 12): a *target feature* is extracted from each modality's mouth feature and
     residual-connected to the face vector: ``w = face + sum_m target_m``.
   * :class:`CascadeFusion` (claims 13-15): a second modulation cascade that starts from the face vector -- the first
-    mouth feature is modulated by the face vector, each next by the previous result -- and the last result (the
-    *multimodal feature*) is residual-connected to the face vector.
+    mouth feature is modulated by the face vector, each next by the previous stage's *feature to aggregate* -- and the
+    last result (the *multimodal feature*) is residual-connected to the face vector. As claim 15 says, the third
+    stage has no FC layers: its modulation result is the multimodal feature (``model.fusion_fc``).
 - :class:`FaceDecoder`: modulated convolutions conditioned on ``w``, upsampling with the encoder's skips (U-Net).
 
 Only the mouth region (the lower half) is generated, as a change to the reference frame's lower half (the decoder's
@@ -81,20 +82,39 @@ class ResidualFusion(nn.Module):
         return face + sum(t(m) for t, m in zip(self.targets, mouths, strict=True))
 
 
-class CascadeFusion(nn.Module):
-    """Claims 13-15: a second cascade from the face vector; ``w = face + multimodal``."""
+FUSION_FC = ("claims", "every_stage")
 
-    def __init__(self, num_modalities: int, feature_dim: int, num_fc: int, formula: str) -> None:
+
+class CascadeFusion(nn.Module):
+    """Claims 13-15: a second cascade from the face vector; ``w = face + multimodal``.
+
+    Stage k modulates the k-th mouth feature by the previous stage's feature to aggregate (stage 1: by the face
+    vector) and FC layers turn the result into stage k's feature to aggregate (claim 14). ``fc`` says which stages
+    have FC layers:
+
+    - ``claims``: stages 1 and 2. With three modalities the third modulation result is itself the multimodal feature
+      (claim 15); with two, the second stage's FC output is (claim 14).
+    - ``every_stage``: every stage, the third too (an ablation; what a stored config without ``model.fusion_fc``
+      was trained with).
+    """
+
+    def __init__(self, num_modalities: int, feature_dim: int, num_fc: int, formula: str, fc: str = "claims") -> None:
         super().__init__()
+        if fc not in FUSION_FC:
+            raise ValueError(f"unknown fusion FC placement {fc!r}; use {' or '.join(FUSION_FC)}")
         self.modulate = nn.ModuleList(
             ModulatedLinear(feature_dim, feature_dim, feature_dim, formula=formula) for _ in range(num_modalities)
         )
-        self.fc = nn.ModuleList(fc_stack(feature_dim, num_fc) for _ in range(num_modalities))
+        self.fc = nn.ModuleList(
+            fc_stack(feature_dim, num_fc) if fc == "every_stage" or k < 2 else nn.Identity()
+            for k in range(num_modalities)
+        )
 
     def forward(self, face: Tensor, mouths: list[Tensor]) -> Tensor:
+        """Face vector (N, D), mouth features (N, D) in cascade order -> image feature (N, D)."""
         condition = face
         for modulate, fc, mouth in zip(self.modulate, self.fc, mouths, strict=True):
-            condition = fc(modulate(mouth, condition))  # the feature to aggregate
+            condition = fc(modulate(mouth, condition))  # the feature to aggregate; after the last: the multimodal one
         return face + condition
 
 
@@ -134,13 +154,14 @@ class FaceGenerator(nn.Module):
         fusion: str = "residual",
         num_fc: int = 2,
         formula: str = "stylegan2",
+        fusion_fc: str = "claims",
     ) -> None:
         super().__init__()
         self.encoder = FaceEncoder(image_size, base_channels, feature_dim)
         if fusion == "residual":
             self.fusion: nn.Module = ResidualFusion(num_modalities, feature_dim)
         elif fusion == "cascade":
-            self.fusion = CascadeFusion(num_modalities, feature_dim, num_fc, formula)
+            self.fusion = CascadeFusion(num_modalities, feature_dim, num_fc, formula, fusion_fc)
         else:
             raise ValueError(f"unknown fusion {fusion!r}; use residual or cascade")
         self.decoder = FaceDecoder(image_size, base_channels, feature_dim, formula)

@@ -3,7 +3,7 @@
 ``model.variant`` picks the method or its baseline, on equal terms (same encoders, same generator):
 
 - ``residual``    -- the cascade of claims 7-11, generator fusion of claim 12;
-- ``cascade``     -- the cascade of claims 7-11, generator fusion of claims 13-15;
+- ``cascade``     -- the cascade of claims 7-11, generator fusion of claims 13-15 (FC placement: ``model.fusion_fc``);
 - ``contrastive`` -- the prior art of [0017]: each modality's data feature is projected to a latent, same-frame
   latents are pulled together (and other frames pushed apart) by InfoNCE, and the latents are fused by the residual
   generator without any modulation cascade.
@@ -51,7 +51,14 @@ class LipSyncModel(nn.Module):
             self.cascade = ModalityCascade(self.order, m.feature_dim, m.cascade.num_fc, m.cascade.formula)
         fusion = "cascade" if m.variant == "cascade" else "residual"
         self.generator = FaceGenerator(
-            d.image_size, m.base_channels, m.feature_dim, len(self.order), fusion, m.cascade.num_fc, m.cascade.formula
+            d.image_size,
+            m.base_channels,
+            m.feature_dim,
+            len(self.order),
+            fusion,
+            m.cascade.num_fc,
+            m.cascade.formula,
+            m.fusion_fc,
         )
         if cfg.train.gan_weight > 0:  # trained with the generator (inside forward, so DDP syncs it too)
             self.discriminator = PatchDiscriminator(m.base_channels)

@@ -239,7 +239,7 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
 @torch.no_grad()
 def evaluate_expert(expert: SyncExpert, dataset: SyncDataset, batch_size: int = 64) -> dict:
     """On a (held-out) sync dataset of in-sync / off-sync pairs: mean BCE of the sync probability, accuracy at 0.5,
-    and the threshold-free AUC (the chance that an in-sync pair scores above an off-sync one)."""
+    and the threshold-free AUC (the chance that an in-sync pair scores above an off-sync one; a tie counts one half)."""
     was = expert.training
     expert.eval()
     device = next(expert.parameters()).device
@@ -250,8 +250,9 @@ def evaluate_expert(expert: SyncExpert, dataset: SyncDataset, batch_size: int = 
         labels.append(b["label"].cpu())
     expert.train(was)
     p, y = torch.cat(probs), torch.cat(labels)
-    ranks = torch.empty_like(p)
-    ranks[p.argsort()] = torch.arange(1, len(p) + 1, dtype=p.dtype)
+    _, tie_group, tie_count = torch.unique(p, return_inverse=True, return_counts=True)  # sorted distinct scores
+    last_rank = tie_count.cumsum(0).double()
+    ranks = (last_rank - (tie_count - 1) / 2)[tie_group]  # 1-based ranks, tied scores share their mean rank
     n_pos, n_neg = float(y.sum()), float((1 - y).sum())
     auc = (float(ranks[y == 1].sum()) - n_pos * (n_pos + 1) / 2) / max(1.0, n_pos * n_neg)
     return {
