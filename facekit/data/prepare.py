@@ -5,13 +5,15 @@ One clip: decode the video (PyAV) and its audio (16 kHz mono); 68 landmarks per 
 ``max_gap`` frames and the clip's total at most ``max_missing`` of its frames, otherwise the clip is skipped; a
 temporally smoothed similarity alignment (``facekit.data.crop``) cuts a square face crop with the eyes in the upper
 and the mouth in the lower half; landmarks follow into crop coordinates; the mouth-image modality is a lip-contour
-sketch rendered from them (shape, not pixels); the text modality comes from a time-aligned transcript (a GRID
-``.align`` file) when there is one, else the clip has only audio and mouth. The audio is trimmed or padded (silence)
-to the video's length, with a warning when they differ by more than one video frame; a transcript that ends more than
-0.5 s after the audio is a skip. Every skip and warning names its clip and reason.
+sketch rendered from them (shape, not pixels); the text modality comes from a transcript when there is one
+(``facekit.data.transcripts``: time-aligned words, or a sentence aligned approximately to the clip's speech), else the
+clip has only audio and mouth. The audio is trimmed or padded (silence) to the video's length, with a warning when
+they differ by more than one video frame; a transcript that ends more than 0.5 s after the audio is a skip. Every skip
+and warning names its clip and reason; every skip has a kind (``ClipSkipped.kind``) that the summary counts.
 
 A folder: :func:`prepare_folder` -- resumable (a finished clip folder is kept), one bad video never stops the others,
-and ``summary.json`` (prepared, skipped with reasons, warnings, seconds per clip) is written beside the manifest.
+identities by an explicit rule (:func:`identity_function`), and ``summary.json`` (prepared, skipped with reasons and
+counts by kind, identities, warnings, seconds per clip) is written beside the manifest.
 """
 
 from __future__ import annotations
