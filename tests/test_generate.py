@@ -126,6 +126,18 @@ def test_a_sentence_is_aligned_approximately_to_the_speech(inputs, tmp_path):
     assert any("approximate" in line for line in logged)
 
 
+def test_no_sentence_is_placed_on_silence(inputs):
+    """Room noise at -70 dBFS has loud and quiet 10 ms frames too; the energy segmentation alone would call its louder
+    frames speech. Silent audio (facekit.data.audio.is_silent) holds no speech."""
+    from facekit.speech_alignment import NoSpeechError
+
+    hiss = (np.random.default_rng(0).normal(0, 1, 32000) * 10 ** (-70 / 20)).astype(np.float32)
+    with pytest.raises(NoSpeechError, match="no speech found"):
+        approximate_alignment("bin blue at f two now", hiss)
+    spans, _ = approximate_alignment("bin blue at f two now", inputs["clip"].audio / 32767)
+    assert spans
+
+
 def test_cli_generate_prints_the_summary(inputs, tmp_path, capsys):
     root = inputs["root"]
     args = ["generate", "--checkpoint", str(inputs["checkpoint"]), "--face", str(root / "face.png")]

@@ -361,6 +361,14 @@ def test_transcript_past_the_audio_is_skipped(decoded) -> None:
         prepare_clip(frames, fps, audio, "late", "s1", words)
 
 
+def test_a_sentence_on_silent_audio_gives_no_text(decoded) -> None:
+    """A transcript without word times needs speech to be placed on: on silence the clip keeps audio and mouth only."""
+    frames, fps, _, _ = decoded
+    clip = prepare_clip(frames[:30], fps, np.zeros(30 * 640, np.float32), "quiet", "s1", sentence="bin blue")
+    assert clip.info.modalities == ["audio", "mouth"] and clip.phonemes is None
+    assert any(w.startswith("transcript not used: no speech found") for w in clip.info.extra["warnings"])
+
+
 def test_without_transcript_and_at_128(decoded) -> None:
     frames, fps, audio, _ = decoded
     clip = prepare_clip(frames[:30], fps, audio[: 30 * 640], "notext", "x", None, PrepareOptions(image_size=128))
