@@ -382,17 +382,25 @@ def test_detection_falls_back_and_reports_no_face() -> None:
     assert face.detect_face(np.full((288, 360, 3), 128, np.uint8)) is None
 
 
-def test_cli_prepare_folder(grid, tmp_path) -> None:
+def test_cli_prepare_folder(grid, tmp_path, capsys) -> None:
+    """Two speakers' clips in one folder: the default rule (folder) makes them one identity, and the summary says so."""
     if not face.available():
         pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
     from facekit.cli import main
 
     shutil.copy(grid / "multi" / "id2_vcd_swwp2s.mpg", tmp_path / "id2_vcd_swwp2s.mpg")
     shutil.copy(grid / "multi" / "swwp2s.align", tmp_path / "id2_vcd_swwp2s.align")
-    assert main(["prepare", "folder", "--videos", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    shutil.copy(grid / "multi" / "lbax4n.mpg", tmp_path / "lbax4n.mpg")
+    args = ["prepare", "folder", "--videos", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet", "--sheet", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "of 1 identities (rule: folder)" in out and "note: all 2 clips are one identity" in out
     settings, infos = read_manifest(tmp_path / "out")
-    assert settings["source"] == "folder" and [i.modalities for i in infos] == [["text", "audio", "mouth"]]
-    assert infos[0].extra["sentence"] == "set white with p two soon"
+    assert settings["source"] == "folder" and [i.modalities for i in infos] == [
+        ["text", "audio", "mouth"],
+        ["audio", "mouth"],
+    ]
+    assert infos[0].extra["sentence"] == "set white with p two soon" and infos[0].extra["alignment"] == "time-aligned"
 
 
 @needs_dlib
