@@ -118,22 +118,35 @@ def cmd_weights(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from facekit.data.grid import find_videos, prepare_grid
     from facekit.data.prepare import prepare_folder
+    from facekit.data.transcripts import find_transcript
 
     if args.kind == "grid":
         aligns = args.aligns or args.videos
         summary = prepare_grid(args.videos, args.out, aligns, args.image_size, args.workers, not args.quiet)
     else:
         videos = find_videos(args.videos, (".mp4", ".mpg", ".mpeg"))
-        aligns = {str(v): v.with_suffix(".align") for v in videos if v.with_suffix(".align").is_file()}
-        summary = prepare_folder(videos, args.out, args.image_size, aligns, args.workers, not args.quiet)
+        transcripts = {str(v): find_transcript(v) for v in videos}
+        summary = prepare_folder(
+            videos, args.out, args.image_size, transcripts, args.workers, not args.quiet, identity_rule=args.identity
+        )
     if summary["prepared"] and args.sheet > 0:
         summary["contact_sheet"] = str(prepared_contact_sheet(Path(args.out), args.sheet))
     print(json.dumps(summary, indent=2))
+    reasons = ", ".join(f"{count} {kind}" for kind, count in summary["skipped_by_reason"].items())
     print(
-        f"\nprepared {summary['prepared']} clips ({summary['new']} new, {summary['resumed']} from an earlier run), "
-        f"skipped {len(summary['skipped'])}, {len(summary['warnings'])} with warnings; "
+        f"\nprepared {summary['prepared']} clips ({summary['new']} new, {summary['resumed']} from an earlier run) of "
+        f"{summary['identities']} identities (rule: {summary['identity_rule']}), skipped {len(summary['skipped'])}"
+        f"{f' ({reasons})' if reasons else ''}, {len(summary['warnings'])} with warnings; "
         f"{summary['seconds_per_clip'] or '-'} s per clip -> {args.out}/manifest.json"
     )
+    if summary["identities"] == 1 and summary["prepared"] > 1 and args.kind == "folder":
+        print(
+            f"note: all {summary['prepared']} clips are one identity (rule: {summary['identity_rule']}); if they show "
+            "several people, pass --identity file or --identity regex:PATTERN so that splits by identity hold"
+        )
+    if not summary["prepared"]:
+        print(f"facekit prepare: error: prepared nothing of {summary['videos']} videos (see skipped)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -305,12 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = p.add_subparsers(dest="kind", required=True)
     for kind, text in (
         ("grid", "GRID corpus: a folder of videos + a folder of .align files matched by name"),
-        ("folder", "any folder of *.mp4 / *.mpg (LRS2-style); transcripts <stem>.align beside them are optional"),
+        ("folder", "any folder of *.mp4 / *.mpg (LRS2-style); transcripts <stem>.align / .txt beside them: optional"),
     ):
         q = kinds.add_parser(kind, help=text)
         q.add_argument("--videos", required=True, help="folder of videos (searched recursively)")
         if kind == "grid":
             q.add_argument("--aligns", help="folder of .align files (searched recursively; default: --videos)")
+        else:
+            q.add_argument(
+                "--identity",
+                default="folder",
+                help="who each clip shows: folder (the parent folder's name; default), file (one identity per video) "
+                "or regex:PATTERN (its one group, searched in the file stem, e.g. 'regex:^(id\\d+)_')",
+            )
         q.add_argument("--out", required=True, help="output folder: clips/, manifest.json, summary.json")
         q.add_argument("--image-size", type=int, default=96, help="face crop side: 96 (default), 128 or 256")
         q.add_argument("--workers", type=int, default=1, help="processes (default 1)")

@@ -36,11 +36,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.config import MODALITIES
-from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
+from facekit.config import MODALITIES, DataConfig
+from facekit.data.audio import (
+    HOP,
+    MEL_WINDOW,
+    SAMPLE_RATE,
+    SILENCE_VALUE,
+    AudioError,
+    is_silent,
+    load_audio,
+    melspectrogram,
+)
 from facekit.data.clips import Clip, ClipInfo
-from facekit.data.text import in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
-from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices
+from facekit.data.text import TextError, in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
+from facekit.data.video import VideoError
+from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices, read_frames
 from facekit.speech_alignment import approximate_alignment
 
 # x264 quality of the written video: 12 rather than the usual visually-lossless 18, because the painted mouth's small
@@ -48,6 +58,50 @@ from facekit.speech_alignment import approximate_alignment
 # the mp4 round trip cost LSE-C 0.036 at crf 18 and 0.003 at 12; the file is about 1.7 times the size.
 OUTPUT_CRF = 12
 FLAGS = {"text": "--text SENTENCE (with --audio) or --align FILE.align", "audio": "--audio FILE", "mouth": "--mouth"}
+# Speech audio whose RMS over the whole track is under this level (dBFS, facekit.data.audio.is_silent) is silent: a
+# warning, as the painted mouth then only shows what the model does without speech. GRID s1 (20 clips): speech RMS
+# -22 to -15 dBFS, its quietest 10 ms frames (the pauses' noise floor) -53 to -43 dBFS; digital silence is far below.
+SILENT_DBFS = -60.0
+
+
+def _attempt(problems: list[str], load: Callable, *args, **kwargs):
+    """``load(*args, **kwargs)``, or None with its error added to ``problems`` (an input that cannot be used)."""
+    from facekit.train.checkpoint import CheckpointError
+
+    try:
+        return load(*args, **kwargs)
+    except (GenerateError, AudioError, TextError, VideoError, CheckpointError) as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _peek_checkpoint(checkpoint, problems: list[str]):
+    """(the config, the data source it trained on -- None when not recorded) of a checkpoint path, without building
+    its model; (None, None) with the error added to ``problems`` when it is no generator checkpoint."""
+    from facekit.train.checkpoint import checkpoint_config, load_checkpoint
+
+    if not isinstance(checkpoint, (str, Path)):
+        return checkpoint[1], None
+    state = _attempt(problems, load_checkpoint, checkpoint, "generator")
+    if state is None:
+        return None, None
+    return _attempt(problems, checkpoint_config, state, checkpoint), state.get("data_source")
+
+
+def _outside_training_data(checkpoint, trained_on: str | None) -> list[str]:
+    """The warning for a model painting a real face (found by the detector) it was not trained for."""
+    if trained_on == "synthetic":
+        return [
+            f"{checkpoint} was trained on the synthetic corpus (rendered faces and formant speech), not on real "
+            "faces: on this real face its mouth shows only that the pipeline runs -- no figure of lip-sync quality; "
+            "train or fine-tune on real clips (facekit prepare) for that"
+        ]
+    if trained_on is None:
+        return [
+            f"{checkpoint} does not record the data it was trained on (made before facekit recorded it): if that was "
+            "the synthetic corpus, its mouth on this real face shows only that the pipeline runs, no lip-sync quality"
+        ]
+    return []
 
 
 def load_model(checkpoint, device: str | torch.device = "cpu"):
@@ -90,13 +144,12 @@ def _stderr(message: str) -> None:
 
 
 def _length(wav, words_end: float | None, mouth, fps: float) -> int:
+    """Frames of the output: the audio's, else the transcript's, else the mouth input's (one of them is given)."""
     if wav is not None:
         return math.floor(len(wav) * fps / SAMPLE_RATE)
     if words_end is not None:
         return math.ceil(words_end * fps - 1e-6)
-    if mouth is not None:
-        return len(mouth)
-    raise GenerateError("nothing sets the video's length: give --audio FILE or --align FILE.align")
+    return len(mouth)
 
 
 def generate(
@@ -127,6 +180,11 @@ def generate(
     Returns a summary (JSON-able without those arrays): what was used, the alignment ("time-aligned" / "approximate" /
     None), seconds per stage and ``frames_per_s``: frames / seconds from the inputs to the written mp4, excluding
     ``seconds_load`` (the model, and once per process the libraries' own set-up: librosa, dlib's models).
+
+    Every input (the checkpoint's config, audio, transcript, mouth input, the face read and found, the flags) is
+    checked before the model is built; a GenerateError then lists every problem at once. Warnings (logged and in
+    ``summary["warnings"]``): silent audio (RMS under ``SILENT_DBFS``), and a checkpoint trained on the synthetic
+    corpus -- or not recording its training data -- painting a real face (one found by the detector).
     """
     from facekit.data.dataset import clip_windows
     from facekit.data.paste import paste_back
@@ -135,21 +193,22 @@ def generate(
 
     log = log or (lambda message: None)
     tic = time.perf_counter()
-    model, cfg, source = load_model(checkpoint, device)
+    problems: list[str] = []  # every problem with the inputs, reported together before the model is built
+    cfg, trained_on = _peek_checkpoint(checkpoint, problems)
     driver = mouth is not None and Path(mouth).suffix.lower() not in (".npy", *IMAGE_SUFFIXES) and Path(mouth).is_file()
     load_libraries(face_detection=not aligned or driver, text=text is not None or align is not None)
     seconds_load = time.perf_counter() - tic
-    start = time.perf_counter()
     seconds: dict[str, float] = {}
-    fps, size = cfg.data.fps, cfg.data.image_size
-    order = list(cfg.model.cascade.order)
-    unknown = [m for m in drop if m not in order]
+    data = cfg.data if cfg is not None else DataConfig()
+    fps, size = data.fps, data.image_size
+    order = list(cfg.model.cascade.order) if cfg is not None else []
+    unknown = [m for m in drop if m not in order] if cfg is not None else []
     if unknown:
-        raise GenerateError(f"--drop {','.join(unknown)}: not in the checkpoint's modalities ({','.join(order)})")
+        problems.append(f"--drop {','.join(unknown)}: not in the checkpoint's modalities ({','.join(order)})")
     if text is not None and align is not None:
-        raise GenerateError("give --text SENTENCE or --align FILE.align, not both (the transcript holds the words)")
+        problems.append("give --text SENTENCE or --align FILE.align, not both (the transcript holds the words)")
     if text is not None and audio is None:
-        raise GenerateError(
+        problems.append(
             f"text {text!r} has no timing: give --align FILE.align (a time-aligned transcript), or --audio FILE "
             "(the sentence is then aligned approximately to the speech)"
         )
@@ -157,59 +216,91 @@ def generate(
 
     # speech: audio, text, mouth images
     tic = time.perf_counter()
-    wav = None
-    if audio is not None:
-        wav = load_audio(audio)
+    wav = _attempt(problems, load_audio, audio) if audio is not None else None
+    if wav is not None:
         window = MEL_WINDOW * HOP / SAMPLE_RATE  # 0.2 s
         if len(wav) < MEL_WINDOW * HOP:
-            raise GenerateError(
+            problems.append(
                 f"{audio} lasts {len(wav) / SAMPLE_RATE:.3f} s, shorter than one audio window ({window:.1f} s of "
                 f"log-mel); give at least {window:.1f} s of speech"
             )
-    words = read_align(align) if align is not None else None
-    mouth_images, mouth_kind = load_mouth(mouth, cfg.data.mouth_size, fps) if mouth is not None else (None, None)
-    n = _length(wav, words[-1].end if words else None, mouth_images, fps)
-    if n < 1:
-        raise GenerateError("the speech is shorter than one video frame (40 ms); give longer audio or transcript")
+            wav = None
+        elif is_silent(wav, SILENT_DBFS):
+            warnings.append(
+                f"{audio} is silent (RMS under {SILENT_DBFS:.0f} dBFS): the speech modalities carry nothing to say, "
+                "so the mouth will not speak; check the file (or its volume)"
+            )
+    words = _attempt(problems, read_align, align) if align is not None else None
+    loaded = _attempt(problems, load_mouth, mouth, data.mouth_size, fps) if mouth is not None else None
+    mouth_images, mouth_kind = loaded if loaded is not None else (None, None)
+    n = None
+    if wav is not None or words is not None or mouth_images is not None:
+        n = _length(wav, words[-1].end if words else None, mouth_images, fps)
+        if n < 1:
+            problems.append("the speech is shorter than one video frame (40 ms); give longer audio or transcript")
+    elif audio is None and align is None and mouth is None:
+        problems.append("nothing sets the video's length: give --audio FILE or --align FILE.align")
     alignment, segments, phonemes = None, None, None
-    if words is not None:
+    if words is not None and n:
         phonemes, alignment = phoneme_track(words_to_phoneme_spans(words), n, fps), "time-aligned"
         log(f"text: time-aligned transcript {align}")
         if wav is not None and words[-1].end > len(wav) / SAMPLE_RATE + 0.5:
             warnings.append(f"{align} ends at {words[-1].end:.2f} s, after the audio ({len(wav) / SAMPLE_RATE:.2f} s)")
-    elif text is not None:
-        spans, segments = approximate_alignment(text, wav)
-        phonemes, alignment = phoneme_track(spans, n, fps), "approximate"
-        log(
-            f"text: approximate alignment -- {len(spans)} phoneme spans over {len(segments)} speech segments found "
-            "by energy (give --align FILE.align for exact timing)"
-        )
-    given = {"text": phonemes is not None, "audio": wav is not None, "mouth": mouth_images is not None}
+    elif text is not None and wav is not None and n:
+        aligned_text = _attempt(problems, approximate_alignment, text, wav)
+        if aligned_text is None:
+            problems[-1] = f"--text: {problems[-1]} in {audio}; give audio with speech, or --align FILE.align"
+        else:
+            spans, segments = aligned_text
+            phonemes, alignment = phoneme_track(spans, n, fps), "approximate"
+            log(
+                f"text: approximate alignment -- {len(spans)} phoneme spans over {len(segments)} speech segments "
+                "found by energy (give --align FILE.align for exact timing)"
+            )
+    given = {"text": text is not None or align is not None, "audio": audio is not None, "mouth": mouth is not None}
     missing = [m for m in order if not given[m] and m not in drop]
     if missing:
-        raise GenerateError(
-            f"the checkpoint ({source}) needs the {', '.join(missing)} modality (model.cascade.order="
-            f"{','.join(order)}): give " + "; ".join(FLAGS[m] for m in missing) + ". Or leave it out with "
-            f"--drop {','.join(missing)}: the model then zeroes its data feature, as for training clips without it"
+        problems.append(
+            f"the checkpoint ({checkpoint if isinstance(checkpoint, (str, Path)) else type(checkpoint[0]).__name__}) "
+            f"needs the {', '.join(missing)} modality (model.cascade.order={','.join(order)}): give "
+            + "; ".join(FLAGS[m] for m in missing)
+            + f". Or leave it out with --drop {','.join(missing)}: the model then zeroes its data feature, as for "
+            "training clips without it"
         )
-    unused = [m for m in MODALITIES if given[m] and m not in order]
+    unused = [m for m in MODALITIES if given[m] and m not in order] if cfg is not None else []
     if unused:
         warnings.append(f"the checkpoint does not use {', '.join(unused)} (order {','.join(order)}): ignored")
-    if mouth_images is not None and abs(len(mouth_images) - n) > 1:
+    if mouth_images is not None and n and abs(len(mouth_images) - n) > 1:
         warnings.append(f"the mouth input has {len(mouth_images)} frames, the speech {n}: looped back and forth / cut")
     seconds["speech"] = time.perf_counter() - tic
 
-    # face: find, align and crop (only the frames the speech uses); loop to the speech's length
+    # face: find, align and crop (only the frames the speech uses; the first alone when the speech is unusable)
     tic = time.perf_counter()
     face_path = Path(face)
-    source_face = load_face(face_path, size, aligned, fps, max_frames=n)
+    if cfg is None:  # no model size to align to: only check that the face can be read
+        _attempt(problems, read_frames, face_path, fps, 1)
+        source_face = None
+    else:
+        source_face = _attempt(problems, load_face, face_path, size, aligned, fps, max_frames=n or 1)
+    if source_face is not None and not 0 <= reference_index < len(source_face.frames):
+        problems.append(
+            f"reference frame {reference_index} is outside the {len(source_face.frames)} frames of {face_path} that "
+            "the speech uses"
+        )
+    if source_face is not None and not aligned and isinstance(checkpoint, (str, Path)):
+        warnings += _outside_training_data(checkpoint, trained_on)
+    seconds["face"] = time.perf_counter() - tic
+    if problems:
+        raise GenerateError(
+            problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)
+        )
     num_source = len(source_face.frames)
     index = loop_indices(num_source, n)
-    if not 0 <= reference_index < num_source:
-        raise GenerateError(
-            f"reference frame {reference_index} is outside the {num_source} frames of {face_path} that the speech uses"
-        )
-    seconds["face"] = time.perf_counter() - tic
+
+    # the model (after every input is known to be usable)
+    tic = time.perf_counter()
+    model, cfg, source = load_model(checkpoint, device)
+    seconds_load += time.perf_counter() - tic
 
     # the model's inputs, exactly as clip_windows builds them from a prepared clip
     tic = time.perf_counter()
@@ -257,7 +348,7 @@ def generate(
     tic = time.perf_counter()
     write_video(out, pasted(), fps, track, SAMPLE_RATE, crf=OUTPUT_CRF)
     seconds["write"] = time.perf_counter() - tic - seconds["paste"]  # encoding and muxing alone
-    total = time.perf_counter() - start
+    total = sum(seconds.values())
     for message in warnings:
         log(f"warning: {message}")
     summary = {

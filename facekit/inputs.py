@@ -39,7 +39,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise GenerateError(f"cannot read the image {path} ({exc}); use a PNG or JPEG file") from exc
 
 
-def _read_frames(path: Path, fps: float, max_frames: int | None = None) -> tuple[np.ndarray, str]:
+def read_frames(path: Path, fps: float, max_frames: int | None = None) -> tuple[np.ndarray, str]:
     """An image or a video file -> (uint8 (F, H, W, 3) frames at ``fps``, "image" | "video"); ``max_frames``: at most
     that many, and only that much of the video decoded."""
     if not path.is_file():
@@ -103,7 +103,7 @@ def load_face(
 
     ``max_frames``: use only the first frames of a video (those a ping-pong loop of that length reaches)."""
     path = Path(path)
-    frames, kind = _read_frames(path, fps, max_frames)
+    frames, kind = read_frames(path, fps, max_frames)
     if not aligned:
         return align_face(frames, size, path, kind)
     if frames.shape[1:3] != (size, size):
@@ -138,7 +138,7 @@ def load_mouth(path: str | Path, size: int, fps: float = 25.0) -> tuple[np.ndarr
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise GenerateError(f"{path}: {images.dtype} {images.shape}; mouth images must be uint8 (T, M, M, 3)")
         return resize_frames(images, size), "images"
-    frames, kind = _read_frames(path, fps)
+    frames, kind = read_frames(path, fps)
     if kind == "image":
         return resize_frames(frames, size), "images"
     options = PrepareOptions(image_size=2 * size)

@@ -1,13 +1,18 @@
 """A sentence without timing placed on the speech of an audio track: energy-found speech segments, and the
-sentence's phonemes spread over them (``facekit generate --text`` with ``--audio``)."""
+sentence's phonemes spread over them (``facekit generate --text`` with ``--audio``; ``facekit prepare`` for a
+transcript without word times)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from facekit.data.audio import SAMPLE_RATE
+from facekit.data.audio import SAMPLE_RATE, is_silent
 from facekit.data.text import PhonemeSpan, sentence_to_phonemes
 from facekit.inputs import GenerateError
+
+
+class NoSpeechError(GenerateError):
+    """Audio that holds no speech to place a sentence on."""
 
 
 def speech_segments(
@@ -51,14 +56,15 @@ def approximate_alignment(
 
     The phonemes (CMU dictionary, letter-to-sound fallback) share the total speech time of ``speech_segments`` in
     proportion to their typical durations (``synthetic.articulation.intrinsic_duration``); a phoneme that straddles a
-    pause is split around it. Raises GenerateError when the audio holds no speech.
+    pause is split around it. Raises NoSpeechError when the audio holds no speech (silent by
+    ``facekit.data.audio.is_silent``, or no segment found).
     """
     from facekit.data.synthetic.articulation import intrinsic_duration
 
     phonemes = [p for word in sentence_to_phonemes(sentence) for p in word]
-    segments = speech_segments(wav, sample_rate)
+    segments = [] if is_silent(wav) else speech_segments(wav, sample_rate)
     if not segments:
-        raise GenerateError("no speech found in the audio (it is silent); give audio with speech or --align")
+        raise NoSpeechError("no speech found in the audio (silent, or nothing louder than its pauses)")
     lengths = np.array([e - s for s, e in segments])
     seg_start = np.concatenate([[0.0], np.cumsum(lengths)])  # segment i covers speech time seg_start[i:i+2]
     weights = np.array([intrinsic_duration(p) for p in phonemes])

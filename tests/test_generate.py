@@ -126,6 +126,18 @@ def test_a_sentence_is_aligned_approximately_to_the_speech(inputs, tmp_path):
     assert any("approximate" in line for line in logged)
 
 
+def test_no_sentence_is_placed_on_silence(inputs):
+    """Room noise at -70 dBFS has loud and quiet 10 ms frames too; the energy segmentation alone would call its louder
+    frames speech. Silent audio (facekit.data.audio.is_silent) holds no speech."""
+    from facekit.speech_alignment import NoSpeechError
+
+    hiss = (np.random.default_rng(0).normal(0, 1, 32000) * 10 ** (-70 / 20)).astype(np.float32)
+    with pytest.raises(NoSpeechError, match="no speech found"):
+        approximate_alignment("bin blue at f two now", hiss)
+    spans, _ = approximate_alignment("bin blue at f two now", inputs["clip"].audio / 32767)
+    assert spans
+
+
 def test_cli_generate_prints_the_summary(inputs, tmp_path, capsys):
     root = inputs["root"]
     args = ["generate", "--checkpoint", str(inputs["checkpoint"]), "--face", str(root / "face.png")]
@@ -186,6 +198,43 @@ def test_text_without_alignment_or_audio_is_named(inputs, tmp_path, capsys):
     args = ["--checkpoint", inputs["checkpoint"], "--face", root / "face.png", "--text", "bin blue at f two now"]
     err = run_cli([*args, "--aligned", "--out", tmp_path / "x.mp4"], capsys)
     assert "--align FILE.align" in err and "--audio" in err
+
+
+def test_every_input_problem_is_reported_at_once_before_the_model_is_built(inputs, tmp_path, capsys, monkeypatch):
+    """A missing face, unreadable audio, a malformed transcript and a missing modality: one error listing all four,
+    exit 2, and the model never built (its loading is the slow set-up)."""
+    import facekit.generate
+
+    def build(*args, **kwargs):
+        raise AssertionError("the model was built before the inputs were checked")
+
+    monkeypatch.setattr(facekit.generate, "load_model", build)
+    (tmp_path / "noise.wav").write_bytes(b"RIFF not really a wav file" * 10)
+    (tmp_path / "bad.align").write_text("0 1000\n")
+    args = ["--checkpoint", inputs["checkpoint"], "--face", tmp_path / "missing.png", "--audio", tmp_path / "noise.wav"]
+    err = run_cli([*args, "--align", tmp_path / "bad.align", "--aligned", "--out", tmp_path / "x.mp4"], capsys)
+    assert "4 problems" in err
+    for named in ("missing.png", "noise.wav", "bad.align:1", "--mouth"):
+        assert named in err, named
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_silent_speech_is_a_warning(inputs, tmp_path):
+    """Audio whose RMS is under -60 dBFS (here: digital silence, and room noise at -70 dBFS) makes a video whose
+    mouth cannot speak: a warning names the file; the real speech of the same length gets none."""
+    root, clip = inputs["root"], inputs["clip"]
+    rng = np.random.default_rng(0)
+    n = len(clip.audio)
+    save_wav(tmp_path / "zeros.wav", np.zeros(n, np.float32))
+    save_wav(tmp_path / "hiss.wav", (rng.normal(0, 1, n) * 10 ** (-70 / 20)).astype(np.float32))
+    found = {}
+    for wav in (tmp_path / "zeros.wav", tmp_path / "hiss.wav", root / "speech.wav"):
+        summary = generate(inputs["checkpoint"], root / "face.png", audio=wav, align=root / "speech.align",
+                           mouth=root / "mouth.npy", out=tmp_path / "x.mp4", aligned=True, log=None)  # fmt: skip
+        found[wav.name] = [w for w in summary["warnings"] if "silent" in w]
+    assert found["speech.wav"] == []
+    for name in ("zeros.wav", "hiss.wav"):
+        assert len(found[name]) == 1 and name in found[name][0] and "-60 dBFS" in found[name][0]
 
 
 @pytest.mark.parametrize("case", ["expert", "truncated", "other_weights", "image_size"])
@@ -367,3 +416,21 @@ def test_sync_by_stage_scores_each_step_from_crops_to_mp4(grid, runs, tmp_path):
     assert list(result["stages"]) == stages and result["generate"]["pasted_back"]
     for figures in result["stages"].values():
         assert math.isfinite(figures["lse_d"]) and math.isfinite(figures["lse_c"]) and abs(figures["offset"]) <= 15
+
+
+@pytest.mark.grid
+def test_a_synthetic_corpus_checkpoint_on_a_real_face_warns(grid, runs, inputs, tmp_path):
+    """Training records its data source in the checkpoint; generate warns when a synthetic-corpus model paints a
+    real face (found by the detector), and not on the synthetic face crop it was made for."""
+    from facekit.data.video import read_video
+
+    checkpoint = runs / "gen" / "last.pt"
+    assert torch.load(checkpoint, weights_only=True)["data_source"] == "synthetic"
+    save_png(tmp_path / "face.png", read_video(grid / "s1/video/bbaf2n.mpg")[0][0])
+    speech = {"audio": grid / "s1/video/bbal8p.mpg", "align": grid / "s1/align/bbal8p.align", "drop": ["mouth"]}
+    real = generate(checkpoint, tmp_path / "face.png", out=tmp_path / "real.mp4", log=None, **speech)
+    warned = [w for w in real["warnings"] if "trained on the synthetic corpus" in w]
+    assert len(warned) == 1 and "no figure of lip-sync quality" in warned[0]
+    root = inputs["root"]
+    own = generate(checkpoint, root / "face.png", out=tmp_path / "own.mp4", aligned=True, log=None, **speech)
+    assert not any("synthetic corpus" in w for w in own["warnings"])

@@ -12,9 +12,11 @@ import pytest
 
 from facekit.data import crop, face
 from facekit.data.clips import ClipFormatError, load_clip, read_manifest
-from facekit.data.grid import identity, match_aligns, sentence_code
+from facekit.data.grid import find_videos, identity, match_aligns, sentence_code
 from facekit.data.prepare import ClipSkipped, PrepareOptions, decode, fill_missing, make_jobs, prepare_clip
-from facekit.data.text import WordSpan, read_align
+from facekit.data.text import TextError, WordSpan, read_align
+from facekit.data.transcripts import find_transcript, read_transcript
+from facekit.data.video import VideoError, write_video
 
 needs_dlib = pytest.mark.skipif(
     not face.available(), reason=f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}"
@@ -132,6 +134,81 @@ def test_grid_names_and_alignment_matching(tmp_path) -> None:
         make_jobs([tmp_path / "x/a.mp4", tmp_path / "x/a.mpg"])
 
 
+def test_find_videos_follows_symbolic_links(tmp_path) -> None:
+    """A --videos folder of links (to files and to folders) is walked through them; a broken link is listed so that
+    preparing it names it; a folder without videos is an error, not an empty set."""
+    real = tmp_path / "real"
+    (real / "s1").mkdir(parents=True)
+    (real / "s1" / "a.mp4").touch()
+    (real / "b.mpg").touch()
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "s1").symlink_to(real / "s1")  # a linked folder
+    (videos / "b.mpg").symlink_to(real / "b.mpg")  # a linked file
+    (videos / "gone.mp4").symlink_to(real / "gone.mp4")  # a broken link
+    (videos / "loop").symlink_to(videos)  # a link back up: walked once
+    assert find_videos(videos) == [videos / "b.mpg", videos / "gone.mp4", videos / "s1" / "a.mp4"]
+    with pytest.raises(VideoError, match="gone.mp4: a symbolic link to .*gone.mp4, which does not exist"):
+        decode(videos / "gone.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="no video files"):
+        find_videos(tmp_path / "empty")
+
+
+def test_identity_rules(tmp_path) -> None:
+    videos = [tmp_path / "all" / name for name in ("id1_a.mp4", "id1_b.mp4", "id2_a.mp4")]
+    by = {rule: [j.identity for j in make_jobs(videos, identity_rule=rule)] for rule in ("folder", "file")}
+    assert by == {"folder": ["all", "all", "all"], "file": ["id1_a", "id1_b", "id2_a"]}
+    jobs = make_jobs(videos, identity_rule=r"regex:^(id\d+)_")
+    assert [(j.identity, j.clip_id) for j in jobs] == [("id1", "id1_id1_a"), ("id1", "id1_id1_b"), ("id2", "id2_id2_a")]
+    with pytest.raises(ClipFormatError, match="exactly one group"):
+        make_jobs(videos, identity_rule=r"regex:^id\d+_")
+    with pytest.raises(ClipFormatError, match="no identity in the file name id2_a.mp4"):
+        make_jobs(videos, identity_rule=r"regex:^(id1)_")
+    with pytest.raises(ClipFormatError, match="use folder, file or regex:PATTERN"):
+        make_jobs(videos, identity_rule="speaker")
+
+
+def test_transcripts_beside_a_video(tmp_path) -> None:
+    """LRS2 main-set form (sentence only), LRS3 / LRS2 pre-train form (a word table in seconds), plain text."""
+    (tmp_path / "lrs2.txt").write_text("Text:  WHEN YOU LEAVE\nConf:  4\n")
+    table = "Text:  WHEN YOU LEAVE\nConf:  4\n\nWORD START END ASDSCORE\nWHEN 0.10 0.30 5.1\nYOU 0.30 0.42 6.0\n"
+    (tmp_path / "lrs3.txt").write_text(table + "LEAVE 0.60 0.95 4.2\n")
+    (tmp_path / "plain.txt").write_text("Bin blue\nat F two now.\n")
+    (tmp_path / "empty.txt").write_text("Text:  \n")
+    lrs2 = read_transcript(tmp_path / "lrs2.txt")
+    assert lrs2.sentence == "when you leave" and lrs2.words is None
+    lrs3 = read_transcript(tmp_path / "lrs3.txt")
+    assert [(w.start, w.end, w.word) for w in lrs3.words] == [
+        (0.0, 0.1, "sil"), (0.1, 0.3, "when"), (0.3, 0.42, "you"), (0.42, 0.6, "sil"), (0.6, 0.95, "leave")
+    ]  # fmt: skip
+    assert read_transcript(tmp_path / "plain.txt").sentence == "bin blue at f two now."
+    with pytest.raises(TextError, match="empty.txt: an empty transcript"):
+        read_transcript(tmp_path / "empty.txt")
+    (tmp_path / "lrs2.mp4").touch()
+    (tmp_path / "lrs2.align").write_text("0 1000 sil\n")
+    assert find_transcript(tmp_path / "lrs2.mp4") == tmp_path / "lrs2.align"  # .align (time-aligned) first
+    assert find_transcript(tmp_path / "plain.mp4") == tmp_path / "plain.txt"
+    assert find_transcript(tmp_path / "none.mp4") is None
+
+
+def test_a_decode_error_quotes_only_its_own_file(tmp_path, monkeypatch) -> None:
+    """PyAV appends FFmpeg's last logged error to its exceptions, which can come from an earlier file."""
+    import av
+
+    from facekit.data.video import read_video
+
+    def fail(*args, **kwargs):
+        raise av.error.InvalidDataError(1094995529, "Invalid data", args[0], (16, "mpeg", "detail of another file"))
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    monkeypatch.setattr(av, "open", fail)
+    with pytest.raises(VideoError) as caught:
+        read_video(bad)
+    assert "bad.mp4" in str(caught.value) and "another file" not in str(caught.value)
+
+
 def test_missing_dlib_names_the_extra(monkeypatch) -> None:
     face._models.cache_clear()
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
@@ -218,6 +295,8 @@ def test_bad_videos_are_skipped_and_named(prepared) -> None:
     assert set(skipped) == {"garbage.mpg", "cut.mpg"}
     assert "cannot decode" in skipped["garbage.mpg"]
     assert "truncated" in skipped["cut.mpg"]
+    assert summary["skipped_by_reason"] == {"unreadable video": 1, "truncated": 1}
+    assert summary["identities"] == 1 and summary["identity_rule"].startswith("The speaker folder name")
 
 
 def test_rerun_prepares_nothing_new(prepared) -> None:
@@ -282,6 +361,14 @@ def test_transcript_past_the_audio_is_skipped(decoded) -> None:
         prepare_clip(frames, fps, audio, "late", "s1", words)
 
 
+def test_a_sentence_on_silent_audio_gives_no_text(decoded) -> None:
+    """A transcript without word times needs speech to be placed on: on silence the clip keeps audio and mouth only."""
+    frames, fps, _, _ = decoded
+    clip = prepare_clip(frames[:30], fps, np.zeros(30 * 640, np.float32), "quiet", "s1", sentence="bin blue")
+    assert clip.info.modalities == ["audio", "mouth"] and clip.phonemes is None
+    assert any(w.startswith("transcript not used: no speech found") for w in clip.info.extra["warnings"])
+
+
 def test_without_transcript_and_at_128(decoded) -> None:
     frames, fps, audio, _ = decoded
     clip = prepare_clip(frames[:30], fps, audio[: 30 * 640], "notext", "x", None, PrepareOptions(image_size=128))
@@ -295,14 +382,69 @@ def test_detection_falls_back_and_reports_no_face() -> None:
     assert face.detect_face(np.full((288, 360, 3), 128, np.uint8)) is None
 
 
-def test_cli_prepare_folder(grid, tmp_path) -> None:
+def test_cli_prepare_folder(grid, tmp_path, capsys) -> None:
+    """Two speakers' clips in one folder: the default rule (folder) makes them one identity, and the summary says so."""
     if not face.available():
         pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
     from facekit.cli import main
 
     shutil.copy(grid / "multi" / "id2_vcd_swwp2s.mpg", tmp_path / "id2_vcd_swwp2s.mpg")
     shutil.copy(grid / "multi" / "swwp2s.align", tmp_path / "id2_vcd_swwp2s.align")
-    assert main(["prepare", "folder", "--videos", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    shutil.copy(grid / "multi" / "lbax4n.mpg", tmp_path / "lbax4n.mpg")
+    args = ["prepare", "folder", "--videos", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet", "--sheet", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "of 1 identities (rule: folder)" in out and "note: all 2 clips are one identity" in out
     settings, infos = read_manifest(tmp_path / "out")
-    assert settings["source"] == "folder" and [i.modalities for i in infos] == [["text", "audio", "mouth"]]
-    assert infos[0].extra["sentence"] == "set white with p two soon"
+    assert settings["source"] == "folder" and [i.modalities for i in infos] == [
+        ["text", "audio", "mouth"],
+        ["audio", "mouth"],
+    ]
+    assert infos[0].extra["sentence"] == "set white with p two soon" and infos[0].extra["alignment"] == "time-aligned"
+
+
+@needs_dlib
+def test_cli_prepare_that_prepares_nothing_fails_with_every_reason(tmp_path, capsys) -> None:
+    """A faceless video, one without sound, a corrupt file and a broken link: exit 1, skips counted by reason."""
+    from facekit.cli import main
+
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000).astype(np.float32)
+    write_video(tmp_path / "grey.mp4", np.full((25, 96, 96, 3), 128, np.uint8), audio=tone)
+    write_video(tmp_path / "mute.mp4", np.full((25, 96, 96, 3), 128, np.uint8))
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00garbage" * 100)
+    (tmp_path / "gone.mp4").symlink_to(tmp_path / "elsewhere.mp4")
+    assert main(["prepare", "folder", "--videos", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "skipped 4 (2 unreadable video, 1 no face, 1 no audio)" in out and "prepared nothing" in err
+    skipped = {Path(k).name: v for k, v in json.loads(out[: out.rindex("}") + 1])["skipped"].items()}
+    assert "no face anywhere in the video" in skipped["grey.mp4"]
+    assert "no audio track" in skipped["mute.mp4"] and "--audio" not in skipped["mute.mp4"]
+    assert "symbolic link" in skipped["gone.mp4"] and "corrupt.mp4" in skipped["corrupt.mp4"]
+
+
+def test_cli_prepare_folder_reads_txt_transcripts_through_linked_folders(grid, tmp_path, capsys) -> None:
+    """LRS-style and plain .txt transcripts give the text modality, aligned approximately to the clip's speech (which
+    agrees with GRID's own forced alignment); a linked folder is walked; --identity file: one identity per video."""
+    if not face.available():
+        pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
+    from facekit.cli import main
+    from facekit.data.text import SIL_ID, phoneme_track, words_to_phoneme_spans
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("bbaf2n", "lrae3s"):
+        (source / f"{name}.mpg").symlink_to(grid / "s1" / "video" / f"{name}.mpg")
+    (source / "bbaf2n.txt").write_text("Text:  BIN BLUE AT F TWO NOW\nConf:  5\n")
+    (source / "lrae3s.txt").write_text("lay red at e three soon\n")
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "linked").symlink_to(source)
+    out = tmp_path / "out"
+    args = ["prepare", "folder", "--videos", str(tmp_path / "videos"), "--out", str(out), "--identity", "file"]
+    assert main([*args, "--quiet", "--sheet", "0"]) == 0
+    assert "prepared 2 clips (2 new, 0 from an earlier run) of 2 identities (rule: file)" in capsys.readouterr().out
+    for info in read_manifest(out)[1]:
+        assert info.identity == info.id and info.modalities == ["text", "audio", "mouth"]
+        assert info.extra["alignment"] == "approximate" and info.extra["transcript"].endswith(f"{info.id}.txt")
+        truth = phoneme_track(words_to_phoneme_spans(read_align(grid / "s1" / "align" / f"{info.id}.align")), 75)
+        track = load_clip(out, info).phonemes
+        assert np.mean((track == SIL_ID) == (truth[: len(track)] == SIL_ID)) >= 0.8

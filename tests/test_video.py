@@ -107,13 +107,13 @@ def test_resize_frames_keeps_size_flat_colour_and_dtype():
 def test_read_video_max_seconds_decodes_only_the_start(tmp_path):
     """A face video far longer than the speech: generate reads only what the speech uses, the same frames a full read
     would give (here a 30 fps video resampled to 25 fps)."""
-    from facekit.inputs import _read_frames
+    from facekit.inputs import read_frames
 
     frames = (np.arange(90, dtype=np.uint8) * 2)[:, None, None, None] * np.ones((1, 16, 16, 3), np.uint8)
     path = write_video(tmp_path / "long.mp4", frames, fps=30)
     full, fps = read_video(path)
     start, _ = read_video(path, max_seconds=1.0)
     assert fps == 30 and len(full) == 90 and len(start) == 31 and np.array_equal(start, full[:31])
-    head, kind = _read_frames(path, 25.0, max_frames=20)
+    head, kind = read_frames(path, 25.0, max_frames=20)
     assert kind == "video" and len(head) == 20 and np.array_equal(head, resample_fps(full, 30.0)[:20])
-    assert len(_read_frames(path, 25.0, max_frames=500)[0]) == 75, "a video shorter than max_frames: all of it"
+    assert len(read_frames(path, 25.0, max_frames=500)[0]) == 75, "a video shorter than max_frames: all of it"

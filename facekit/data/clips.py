@@ -121,6 +121,11 @@ def read_manifest(root: str | Path) -> tuple[dict[str, Any], list[ClipInfo]]:
     return body, infos
 
 
+def data_source(root: str | Path) -> str:
+    """Where a prepared dataset's clips come from, as its manifest records it: synthetic, grid, folder, ..."""
+    return read_manifest(root)[0].get("source", "unknown")
+
+
 def load_clip(root: str | Path, info: ClipInfo, mmap: bool = True) -> Clip:
     """Load one clip's arrays (memory-mapped by default)."""
     folder = Path(root) / "clips" / info.id

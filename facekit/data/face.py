@@ -31,7 +31,12 @@ class FaceError(RuntimeError):
 
 
 class NoFaceError(ValueError):
-    """A clip with too many frames in a row without a face (the message names the frames)."""
+    """A clip with too many frames in a row without a face (the message names the frames); ``anywhere``: the video
+    shows no face at all."""
+
+    def __init__(self, message: str, anywhere: bool = False):
+        super().__init__(message)
+        self.anywhere = anywhere
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,11 +129,18 @@ class FaceLandmarker:
         self.max_gap = max_gap
         self.max_edge = max_edge  # a faceless run at the start or end may be this long (the caller trims it)
 
+    @staticmethod
+    def _hog_face(frame: np.ndarray) -> bool:
+        """A face by the fast detectors alone (HOG; no CNN): enough to tell a faceless video from a lost face."""
+        return detect_face(frame, use_cnn=False) is not None
+
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB (T, H, W, 3) -> (landmarks float32 (T, 68, 2), NaN where no face; found bool (T,)).
 
         Raises NoFaceError as soon as key frames alone show more than ``max_gap`` frames in a row without a face (the
-        clip cannot be used, and detecting on every frame of a long faceless run with the CNN would take seconds).
+        clip cannot be used, and detecting on every frame of a long faceless run with the CNN would take seconds);
+        when that run starts the video, the remaining key frames are checked with HOG alone to say whether the video
+        shows a face at all (``NoFaceError.anywhere``).
         """
         n = len(frames)
         boxes: list[Box | None] = [None] * n
@@ -150,6 +162,10 @@ class FaceLandmarker:
             # trimmed -- the caller decides exactly; here we only stop detecting once no rule can save the clip
             allowed = self.max_edge if first_missing == 0 else max(self.max_gap, self.max_edge)
             if k - first_missing + 1 > allowed:
+                if first_missing == 0 and not any(self._hog_face(frames[j]) for j in keys if j > k):
+                    raise NoFaceError(
+                        f"no face anywhere in the video (every {self.every}th of its {n} frames checked)", True
+                    )
                 raise NoFaceError(
                     f"no face in frames {first_missing}-{k} ({k - first_missing + 1} or more in a row; at most "
                     f"{self.max_gap} can be interpolated, {self.max_edge} trimmed at the start or end)"

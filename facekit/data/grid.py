@@ -10,6 +10,7 @@ sentence never lands on both sides. Every complete GRID video has 75 frames; few
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,13 +20,26 @@ _SPEAKER = re.compile(r"s\d+", re.IGNORECASE)
 
 
 def find_videos(folder: str | Path, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> list[Path]:
-    """Video files under ``folder`` (recursively), sorted."""
+    """Video files under ``folder`` (recursively, through symbolic links to files and folders), sorted.
+
+    A link whose target is missing is listed too, so that preparing it names the broken link. VideoError when the
+    folder does not exist or holds no file with one of ``suffixes``."""
+    from facekit.data.video import VideoError
+
     folder = Path(folder)
     if not folder.is_dir():
-        from facekit.data.video import VideoError
-
         raise VideoError(f"{folder}: no such folder of videos")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back to a folder already walked
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found += [Path(root, name) for name in files if Path(name).suffix.lower() in suffixes]
+    if not found:
+        raise VideoError(f"{folder}: no video files ({', '.join(suffixes)}) in it or its subfolders; check --videos")
+    return sorted(found)
 
 
 def speaker(video: str | Path) -> str | None:
@@ -90,7 +104,7 @@ def prepare_grid(
         workers,
         progress,
         source="grid",
-        identities={str(p): identity(p) for p in paths},
+        identity_rule=identity,
         split_keys={str(p): sentence_code(p) for p in paths},
         options=PrepareOptions(image_size=image_size, expected_frames=GRID_FRAMES),
     )

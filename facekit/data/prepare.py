@@ -5,13 +5,15 @@ One clip: decode the video (PyAV) and its audio (16 kHz mono); 68 landmarks per 
 ``max_gap`` frames and the clip's total at most ``max_missing`` of its frames, otherwise the clip is skipped; a
 temporally smoothed similarity alignment (``facekit.data.crop``) cuts a square face crop with the eyes in the upper
 and the mouth in the lower half; landmarks follow into crop coordinates; the mouth-image modality is a lip-contour
-sketch rendered from them (shape, not pixels); the text modality comes from a time-aligned transcript (a GRID
-``.align`` file) when there is one, else the clip has only audio and mouth. The audio is trimmed or padded (silence)
-to the video's length, with a warning when they differ by more than one video frame; a transcript that ends more than
-0.5 s after the audio is a skip. Every skip and warning names its clip and reason.
+sketch rendered from them (shape, not pixels); the text modality comes from a transcript when there is one
+(``facekit.data.transcripts``: time-aligned words, or a sentence aligned approximately to the clip's speech), else the
+clip has only audio and mouth. The audio is trimmed or padded (silence) to the video's length, with a warning when
+they differ by more than one video frame; a transcript that ends more than 0.5 s after the audio is a skip. Every skip
+and warning names its clip and reason; every skip has a kind (``ClipSkipped.kind``) that the summary counts.
 
 A folder: :func:`prepare_folder` -- resumable (a finished clip folder is kept), one bad video never stops the others,
-and ``summary.json`` (prepared, skipped with reasons, warnings, seconds per clip) is written beside the manifest.
+identities by an explicit rule (:func:`identity_function`), and ``summary.json`` (prepared, skipped with reasons and
+counts by kind, identities, warnings, seconds per clip) is written beside the manifest.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import multiprocessing as mp
 import re
 import time
 import warnings
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,14 +33,19 @@ import numpy as np
 
 from facekit.data.audio import SAMPLE_RATE, melspectrogram
 from facekit.data.clips import Clip, ClipFormatError, ClipInfo, write_clip, write_manifest
-from facekit.data.text import WordSpan, phoneme_track, read_align, words_to_phoneme_spans
+from facekit.data.text import WordSpan, phoneme_track, words_to_phoneme_spans
 from facekit.data.video import resample_fps
 
 FPS = 25.0
 
 
 class ClipSkipped(ValueError):
-    """A clip that cannot be prepared; the message is the reason written to the summary."""
+    """A clip that cannot be prepared; the message is the reason written to the summary, ``kind`` its class (the
+    summary counts skips by kind: no face, face lost, no audio, truncated, transcript, too short, ...)."""
+
+    def __init__(self, message: str, kind: str = "other"):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def fill_missing(landmarks: np.ndarray, found: np.ndarray, max_gap: int, max_mis
     """
     n = len(found)
     if not found.any():
-        raise ClipSkipped("no face found in any frame")
+        raise ClipSkipped("no face found in any frame", "no face")
     runs, t = [], 0
     while t < n:
         if found[t]:
@@ -78,11 +86,13 @@ def fill_missing(landmarks: np.ndarray, found: np.ndarray, max_gap: int, max_mis
     for first, last in runs:
         if last - first + 1 > max_gap:
             raise ClipSkipped(
-                f"no face in frames {first}-{last} ({last - first + 1} in a row; at most {max_gap} can be interpolated)"
+                f"no face in frames {first}-{last} ({last - first + 1} in a row; at most {max_gap} can be "
+                "interpolated)",
+                "face lost",
             )
     missing = int((~found).sum())
     if missing > max_missing * n:
-        raise ClipSkipped(f"no face in {missing} of {n} frames (more than {max_missing:.0%})")
+        raise ClipSkipped(f"no face in {missing} of {n} frames (more than {max_missing:.0%})", "face lost")
     if runs:
         have = np.flatnonzero(found)
         flat = landmarks.reshape(n, -1)
@@ -132,10 +142,13 @@ def prepare_clip(
     options: PrepareOptions | None = None,
     landmarker=None,
     extra: dict | None = None,
+    sentence: str | None = None,
 ) -> Clip:
     """Prepare one decoded clip: uint8 RGB frames (T, H, W, 3) at ``fps``, float audio (N,) in [-1, 1] at 16 kHz.
 
-    ``words``: the time-aligned transcript (seconds), or None for a clip without the text modality. ``landmarker``:
+    ``words``: the time-aligned transcript (seconds); else ``sentence``: the words said, without times, placed on the
+    clip's speech by ``facekit.speech_alignment`` (``extra["alignment"]`` says "approximate"; a clip whose audio holds
+    no speech keeps no text modality, with a warning); neither: a clip without the text modality. ``landmarker``:
     a ``facekit.data.face.FaceLandmarker`` (made when None); ``options``: PrepareOptions() when None; ``extra`` is
     merged into ``ClipInfo.extra``.
     Returns a Clip of ``options.image_size`` crops; raises ClipSkipped with the reason.
@@ -149,19 +162,20 @@ def prepare_clip(
     if words is not None and words[-1].end > audio_seconds + options.transcript_slack:
         raise ClipSkipped(
             f"transcript ends at {words[-1].end:.2f} s but the audio lasts {audio_seconds:.2f} s "
-            f"(more than {options.transcript_slack} s apart): wrong transcript for this clip?"
+            f"(more than {options.transcript_slack} s apart): wrong transcript for this clip?",
+            "transcript",
         )
     frames = _conform_fps(frames, fps, warn)
     n, size = len(frames), options.image_size
     if n < options.smooth_frames:
-        raise ClipSkipped(f"only {n} frames; need at least {options.smooth_frames}")
+        raise ClipSkipped(f"only {n} frames; need at least {options.smooth_frames}", "too short")
     landmarker = landmarker or FaceLandmarker(
         every=options.detect_every, max_gap=options.max_gap, max_edge=options.max_edge
     )
     try:
         landmarks, found = landmarker(frames)
     except NoFaceError as exc:
-        raise ClipSkipped(str(exc)) from exc
+        raise ClipSkipped(str(exc), "no face" if exc.anywhere else "face lost") from exc
     lead, trail = _edge_runs(found, options.max_edge)
     if lead or trail:
         keep = slice(lead, n - trail)
@@ -183,26 +197,43 @@ def prepare_clip(
     mouth = crop.mouth_sketch(crop_landmarks, options.mouth_size, eye_distance)
     audio = _conform_audio(np.asarray(audio, np.float32), n, warn)
     info_extra = {**(extra or {}), "fps": fps, "audio_seconds": round(audio_seconds, 3), "face_missing": runs}
-    phonemes = None
-    if words is not None:
-        with warnings.catch_warnings(record=True) as caught:  # words spelled out by letter-to-sound rules
-            warnings.simplefilter("always")
-            spans = words_to_phoneme_spans(words)
-        warn += [str(w.message) for w in caught]
+    phonemes, spans = None, None
+    with warnings.catch_warnings(record=True) as caught:  # words spelled out by letter-to-sound rules
+        warnings.simplefilter("always")
+        if words is not None:
+            spans, info_extra["alignment"] = words_to_phoneme_spans(words), "time-aligned"
+            sentence = " ".join(w.word for w in words if w.word != "sil")
+            info_extra["words"] = [[round(w.start, 4), round(w.end, 4), w.word] for w in words]
+        elif sentence is not None:
+            spans = _approximate_spans(sentence, audio, warn)
+            info_extra["alignment"] = "approximate" if spans is not None else None
+    warn += [str(w.message) for w in caught]
+    if spans is not None:
         phonemes = phoneme_track(spans, n, FPS)
-        info_extra["sentence"] = " ".join(w.word for w in words if w.word != "sil")
-        info_extra["words"] = [[round(w.start, 4), round(w.end, 4), w.word] for w in words]
+        info_extra["sentence"] = sentence
         info_extra["phonemes"] = [[round(p.start, 4), round(p.end, 4), p.phoneme] for p in spans]
     info_extra["warnings"] = warn
     info = ClipInfo(
         id=clip_id,
         identity=identity,
         num_frames=n,
-        modalities=(["text"] if words is not None else []) + ["audio", "mouth"],
+        modalities=(["text"] if phonemes is not None else []) + ["audio", "mouth"],
         extra=info_extra,
     )
     pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
     return Clip(info, crops, pcm, melspectrogram(pcm.astype(np.float32) / 32767), crop_landmarks, mouth, phonemes)
+
+
+def _approximate_spans(sentence: str, audio: np.ndarray, warn: list[str]):
+    """The sentence's phoneme spans placed on the speech of the (conformed) audio, or None with a warning when the
+    audio holds no speech."""
+    from facekit.speech_alignment import NoSpeechError, approximate_alignment
+
+    try:
+        return approximate_alignment(sentence, audio)[0]
+    except NoSpeechError as exc:
+        warn.append(f"transcript not used: {exc}")
+        return None
 
 
 @contextmanager
@@ -222,23 +253,27 @@ def _ffmpeg_log() -> Iterator[list]:
 def decode(path: str | Path, expected_frames: int | None = None) -> tuple[np.ndarray, float, np.ndarray, list[str]]:
     """Decode a video file -> (uint8 RGB frames (T, H, W, 3), fps, float32 16 kHz mono audio (N,), warnings).
 
-    Raises VideoError / AudioError for an unreadable file, and VideoError for a truncated one: the demuxer reports a
-    corrupt packet (a file cut short), or fewer than ``expected_frames - 2`` frames decode. Damage the decoder
-    conceals inside a frame is only a warning.
+    Raises VideoError / AudioError for an unreadable file, and ClipSkipped for a file without sound ("no audio") or a
+    truncated one ("truncated"): the demuxer reports a corrupt packet (a file cut short), or fewer than
+    ``expected_frames - 2`` frames decode. Damage the decoder conceals inside a frame is only a warning.
     """
+    import av
     import av.logging
 
     from facekit.data.audio import load_audio
-    from facekit.data.video import VideoError, read_video
+    from facekit.data.video import read_video
 
     with _ffmpeg_log() as logs:
         frames, fps = read_video(path)
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise ClipSkipped(f"{path}: no audio track; prepare takes the speech from a video's sound", "no audio")
         audio = load_audio(path)
     corrupt = [m.strip() for _, name, m in logs if "corrupt" in m.lower() and name not in ("mpeg1video", "h264")]
     if corrupt:
-        raise VideoError(f"{path}: truncated or corrupt ({corrupt[0]}); {len(frames)} frames decoded")
+        raise ClipSkipped(f"{path}: truncated or corrupt ({corrupt[0]}); {len(frames)} frames decoded", "truncated")
     if expected_frames and len(frames) < expected_frames - 2:
-        raise VideoError(f"{path}: truncated, {len(frames)} of {expected_frames} frames decoded")
+        raise ClipSkipped(f"{path}: truncated, {len(frames)} of {expected_frames} frames decoded", "truncated")
     damaged = list(dict.fromkeys(m.strip() for level, _, m in logs if level <= av.logging.ERROR))
     warn = [f"decoder concealed damage: {damaged[0]}"] if damaged else []
     return frames, fps, audio, warn
@@ -247,30 +282,41 @@ def decode(path: str | Path, expected_frames: int | None = None) -> tuple[np.nda
 @dataclass(frozen=True)
 class Job:
     video: str
-    align: str | None
+    transcript: str | None  # .align or .txt (facekit.data.transcripts)
     clip_id: str
     identity: str
     split_key: str
 
 
 def _prepare_job(job: Job, root: str, source: str, options: PrepareOptions) -> tuple[str, object]:
-    """("resumed", info) | ("new", info) | ("skipped", reason), for one video; never raises for a bad clip."""
+    """("resumed", info) | ("new", info) | ("skipped", (kind, reason)), for one video; never raises for a bad clip."""
     from facekit.data.audio import AudioError
     from facekit.data.text import TextError
+    from facekit.data.transcripts import read_transcript
     from facekit.data.video import VideoError
 
     meta = Path(root) / "clips" / job.clip_id / "meta.json"
     if meta.is_file():  # finished in an earlier run (clip folders appear only when complete)
         return "resumed", ClipInfo(**json.loads(meta.read_text()))
     try:
-        words = read_align(job.align) if job.align else None
+        transcript = read_transcript(job.transcript) if job.transcript else None
         frames, fps, audio, warn = decode(job.video, options.expected_frames)
         extra = {"source": source, "video": job.video, "split_key": job.split_key, "warnings": warn}
-        if job.align:
-            extra["align"] = job.align
-        clip = prepare_clip(frames, fps, audio, job.clip_id, job.identity, words, options, _landmarker(options), extra)
-    except (ClipSkipped, VideoError, AudioError, TextError) as exc:
-        return "skipped", str(exc)
+        words, sentence = None, None
+        if transcript is not None:
+            extra["transcript"] = job.transcript
+            words, sentence = transcript.words, transcript.sentence
+        clip = prepare_clip(
+            frames, fps, audio, job.clip_id, job.identity, words, options, _landmarker(options), extra, sentence
+        )
+    except ClipSkipped as exc:
+        return "skipped", (exc.kind, str(exc))
+    except VideoError as exc:
+        return "skipped", ("unreadable video", str(exc))
+    except AudioError as exc:
+        return "skipped", ("unreadable audio", str(exc))
+    except TextError as exc:
+        return "skipped", ("transcript", str(exc))
     write_clip(root, clip)
     return "new", clip.info
 
@@ -312,29 +358,70 @@ def safe_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "clip"
 
 
+IdentityRule = str | Callable[[Path], str]
+
+
+def identity_function(rule: IdentityRule) -> Callable[[Path], str]:
+    """A clip's identity from its video path, by ``rule``: ``folder`` (the parent folder's name: LRS2 keeps one
+    speaker's clips in a folder), ``file`` (each video its own identity), ``regex:PATTERN`` (the one group of PATTERN
+    searched in the file stem, e.g. ``regex:^(id\\d+)_``), or a function of the path. ClipFormatError for another."""
+    if callable(rule):
+        return rule
+    if rule == "folder":
+        return lambda video: video.parent.name or "unknown"
+    if rule == "file":
+        return lambda video: video.stem
+    if rule.startswith("regex:"):
+        try:
+            pattern = re.compile(rule.removeprefix("regex:"))
+        except re.error as exc:
+            raise ClipFormatError(f"--identity {rule}: not a regular expression ({exc})") from exc
+        if pattern.groups != 1:
+            raise ClipFormatError(f"--identity {rule}: the pattern needs exactly one group (...), has {pattern.groups}")
+
+        def by_pattern(video: Path) -> str:
+            match = pattern.search(video.stem)
+            if match is None or not match.group(1):
+                raise ClipFormatError(
+                    f"--identity {rule}: no identity in the file name {video.name}; change the pattern so that its "
+                    "group matches every file stem, or use --identity folder / file"
+                )
+            return match.group(1)
+
+        return by_pattern
+    raise ClipFormatError(f"--identity {rule}: use folder, file or regex:PATTERN (one group, over the file stem)")
+
+
+def rule_name(rule: IdentityRule) -> str:
+    """How a rule is named in the summary: the rule itself, or the first sentence of a function's docstring."""
+    return rule if isinstance(rule, str) else (rule.__doc__ or rule.__name__).strip().split(".")[0]
+
+
 def make_jobs(
     videos: list[str | Path],
-    aligns: dict[str, str | Path | None] | None = None,
+    transcripts: dict[str, str | Path | None] | None = None,
     identities: dict[str, str] | None = None,
     split_keys: dict[str, str] | None = None,
+    identity_rule: IdentityRule = "folder",
 ) -> list[Job]:
     """One Job per video. Dicts are keyed by the video path (as given, str) or, failing that, its file stem.
 
-    Default identity: the video's parent folder name (LRS2 stores one source video's clips in a folder); default
-    split key: the clip id. Clip id: ``<identity>_<stem>``, or the stem when the identity is the stem itself.
+    Identity: from ``identities``, else by ``identity_rule`` (:func:`identity_function`; default the parent folder's
+    name); default split key: the clip id. Clip id: ``<identity>_<stem>``, or the stem when the identity is the stem.
     """
 
     def get(table: dict | None, video: Path):
         table = table or {}
         return table.get(str(video), table.get(video.stem))
 
+    by_rule = identity_function(identity_rule)
     jobs = []
     for video in map(Path, videos):
-        identity = get(identities, video) or video.parent.name or "unknown"
+        identity = get(identities, video) or by_rule(video)
         clip_id = safe_id(video.stem if identity == video.stem else f"{identity}_{video.stem}")
-        align = get(aligns, video)
+        transcript = get(transcripts, video)
         split_key = get(split_keys, video) or clip_id
-        jobs.append(Job(str(video), str(align) if align else None, clip_id, identity, split_key))
+        jobs.append(Job(str(video), str(transcript) if transcript else None, clip_id, identity, split_key))
     seen: dict[str, str] = {}
     for job in jobs:
         if job.clip_id in seen:
@@ -347,22 +434,25 @@ def prepare_folder(
     videos: list[str | Path],
     out: str | Path,
     image_size: int = 96,
-    aligns: dict[str, str | Path | None] | None = None,
+    transcripts: dict[str, str | Path | None] | None = None,
     workers: int = 1,
     progress: bool = True,
     *,
     source: str = "folder",
     identities: dict[str, str] | None = None,
+    identity_rule: IdentityRule = "folder",
     split_keys: dict[str, str] | None = None,
     options: PrepareOptions | None = None,
 ) -> dict:
     """Prepare ``videos`` into ``out`` (clips/, manifest.json, summary.json); returns the summary.
 
-    ``aligns`` / ``identities`` / ``split_keys``: per-video transcript path, identity and split key, keyed by video
-    path or stem (see :func:`make_jobs`). Resumable: clips already in ``out/clips`` are kept, not redone; an output
-    folder made with other settings is refused. Summary keys: prepared (clips in the manifest), new, resumed, skipped
-    ({video: reason}), warnings ({clip id: [...]}), without_transcript (videos), seconds, seconds_per_clip (wall time
-    / videos processed now, skips included).
+    ``transcripts`` / ``identities`` / ``split_keys``: per-video transcript path (``.align`` or ``.txt``, see
+    ``facekit.data.transcripts``), identity and split key, keyed by video path or stem; ``identity_rule``: the
+    identity of a video not in ``identities`` (see :func:`make_jobs`). Resumable: clips already in ``out/clips`` are
+    kept, not redone; an output folder made with other settings is refused. Summary keys: prepared (clips in the
+    manifest), new, resumed, skipped ({video: reason}), skipped_by_reason ({kind: count}), identities (among the
+    prepared clips), identity_rule, warnings ({clip id: [...]}), without_transcript (videos), seconds,
+    seconds_per_clip (wall time / videos processed now, skips included).
     """
     from facekit.data.face import FaceLandmarker
 
@@ -384,14 +474,15 @@ def prepare_folder(
         raise ClipFormatError(f"{out} was prepared with other settings ({stamp}); choose another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    jobs = make_jobs(videos, aligns, identities, split_keys)
+    jobs = make_jobs(videos, transcripts, identities, split_keys, identity_rule)
     start = time.perf_counter()
-    infos, skipped, counts = [], {}, {"new": 0, "resumed": 0}
+    infos, skipped, kinds, counts = [], {}, Counter(), {"new": 0, "resumed": 0}
     args = [(job, str(out), source, options) for job in jobs]
     with _one_torch_thread():  # clips are the unit of parallelism (workers); threads inside one clip only contend
         for job, status, result in _progress(_map(args, workers), len(jobs), progress):
             if status == "skipped":
-                skipped[job.video] = result
+                kinds[result[0]] += 1
+                skipped[job.video] = result[1]
             else:
                 counts[status] += 1
                 infos.append(result)
@@ -406,8 +497,11 @@ def prepare_folder(
         "prepared": len(infos),
         **counts,
         "skipped": skipped,
+        "skipped_by_reason": dict(kinds.most_common()),
+        "identities": len({i.identity for i in infos}),
+        "identity_rule": rule_name(identity_rule),
         "warnings": {i.id: i.extra["warnings"] for i in infos if i.extra.get("warnings")},
-        "without_transcript": [job.video for job in jobs if not job.align],
+        "without_transcript": [job.video for job in jobs if not job.transcript],
         "seconds": round(seconds, 2),
         "seconds_per_clip": round(seconds / processed, 3) if processed else None,
         "workers": workers,

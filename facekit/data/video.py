@@ -4,6 +4,7 @@ the two frame conversions every reader of a video needs: to another frame rate, 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -102,6 +103,8 @@ def read_video(path: str | Path, max_seconds: float | None = None) -> tuple[np.n
     import av
 
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise VideoError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist; fix or remove it")
     if not path.is_file():
         raise VideoError(f"{path}: no such video file")
     try:
@@ -116,8 +119,8 @@ def read_video(path: str | Path, max_seconds: float | None = None) -> tuple[np.n
                 frames.append(frame.to_ndarray(format="rgb24"))
                 if len(frames) >= limit:
                     break
-    except av.FFmpegError as exc:
-        raise VideoError(f"{path}: cannot decode video ({exc}); is the file complete?") from exc
+    except av.FFmpegError as exc:  # its own error text: str(exc) may quote FFmpeg's last logged error of another file
+        raise VideoError(f"{path}: cannot decode video ({exc.strerror}); is the file complete?") from exc
     if not frames:
         raise VideoError(f"{path}: no frames could be decoded; the file is empty or truncated")
     return np.stack(frames), fps

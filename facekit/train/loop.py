@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from facekit.config import Config, ConfigError
+from facekit.data.clips import data_source
 from facekit.data.dataset import FaceDataset, SyncDataset
 from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
@@ -349,7 +350,8 @@ def train_generator(
         if samples is not None:
             save_sample_grid(net, samples, Path(run_dir, "samples", f"step_{step:06d}.png"))
 
-    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), progress=progress, on_checkpoint=write_samples)
+    source = {"data_source": data_source(data_root)}  # what it trained on: generate warns on data it never saw
+    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), source, progress, write_samples)
 
 
 def sample_windows(data_root: str | Path, cfg: Config, count: int) -> dict[str, Tensor] | None:
