@@ -337,7 +337,7 @@ def train_generator(
         if use_sync:
             frames = lower_half(image).unflatten(0, b["target"].shape[:2])  # (B, 5, 3, S/2, S)
             ones = torch.ones(frames.shape[0], device=frames.device)
-            sync = sync_loss(expert, frames, b["mel"][:, 0], ones)
+            sync = sync_loss(expert, frames, b["sync_mel"], ones)  # the expert's window of these 5 frames
             loss = loss + t.sync_weight * sync
             record["sync"] = sync.detach()
         return {"loss": loss, **record}
