@@ -1,12 +1,13 @@
 """Where frame t's speech lies: the lag that best correlates lip opening with speech energy and with the transcript.
 
-    .venv/bin/python eval/av_alignment.py --data DIR [--max-clips N] --out eval/results/av_alignment/NAME.json
+    .venv/bin/python eval/av_alignment.py --data DIR [DIR ...] [--max-clips N] --out eval/results/av_alignment/results.json
 
 For every clip of a prepared folder (``facekit prepare`` or ``facekit synth``): the lip opening of each frame (inner-lip
 gap, landmarks 62-66) against (a) the speech energy (log-mel bands 300-3000 Hz) at the frame's moment + a lag of
 -200 .. 200 ms in mel columns (12.5 ms), (b) the phoneme-based openness of the clip's transcript at the same lags, and
 (c) the mean speech energy of frame t's 16-column mel window at ``data.audio_offset_frames`` -5 .. 3
-(``facekit.data.av_alignment``). Writes every correlation, the best lag of each and the best offset.
+(``facekit.data.av_alignment``). Writes every correlation, the best lag of each and the best offset, one entry per
+folder.
 """
 
 from __future__ import annotations
@@ -64,17 +65,21 @@ def measure(data: str | Path, max_clips: int | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="a prepared folder (manifest.json, clips/)")
+    parser.add_argument("--data", required=True, nargs="+", help="prepared folders (manifest.json, clips/)")
     parser.add_argument("--max-clips", type=int)
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = {"command": " ".join(["python", "eval/av_alignment.py", *(argv or sys.argv[1:])])}
-    result.update(measure(args.data, args.max_clips))
-    result["seconds"] = round(time.perf_counter() - start, 1)
+    runs = [measure(data, args.max_clips) for data in args.data]
+    result = {
+        "command": " ".join(["python", "eval/av_alignment.py", *(argv or sys.argv[1:])]),
+        "seconds": round(time.perf_counter() - start, 1),
+        "runs": runs,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if not k.endswith("_r")}, indent=1))
+    for run in runs:
+        print({k: v for k, v in run.items() if not k.endswith("_r") and k not in ("lags_ms", "window_offsets")})
     return 0
 
 
