@@ -1,6 +1,6 @@
 """Where frame t's speech lies: the lag that best correlates lip opening with speech energy and with the transcript.
 
-    .venv/bin/python eval/av_alignment.py --data DIR [DIR ...] [--max-clips N] --out eval/results/av_alignment/results.json
+    .venv/bin/python eval/av_alignment.py --data DIR [DIR ...] [--max-clips N] --out RESULTS.json
 
 For every clip of a prepared folder (``facekit prepare`` or ``facekit synth``): the lip opening of each frame (inner-lip
 gap, landmarks 62-66) against (a) the speech energy (log-mel bands 300-3000 Hz) at the frame's moment + a lag of
