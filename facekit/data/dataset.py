@@ -22,7 +22,7 @@ into -- what generation on another video or a still image needs:
 - ``sync_mel``  (1, 80, 16) the sync expert's window of frames t .. t+4 (its own convention: t .. t + 0.2 s)
 - ``phonemes``  (K, P) int64 the text modality: phoneme ids of P frames centred on each frame (PAD_ID where absent)
 - ``mouth``     (K, 3, M, M) the mouth-image modality: what the clip's record ``mouth_driver`` says it is (a
-  rendition re-timed to the speech, or the oracle drawn from the target's own mouth); must match ``data.mouth_driver
+  rendition re-timed to the speech, or the oracle drawn from the target's own mouth); must match ``data.mouth_driver``
 - ``has``       (3,) bool: which of text, audio, mouth the clip really has (missing ones are zeros)
 - ``recon``     () float: 1 when ``target`` is the ground truth of this face, 0 for an ``other_face_prob`` window
 

@@ -90,9 +90,9 @@ def sample_sentence(rng: np.random.Generator) -> list[str]:
 
 
 def driver_rendition(
-    timing: Timing, num_frames: int, fps: float, emotion_max: float, rng: np.random.Generator
+    timing: Timing, rate: float, num_frames: int, fps: float, emotion_max: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict]:
-    """The driver's own rendition of the target's sentence, re-timed to the target's frames.
+    """The driver's own rendition of the target's sentence (said at speaking ``rate``), re-timed to the target's frames.
 
     Returns the driver's mouth controls at each target frame (T, 4) and its record: its phoneme spans on its own
     timeline, tempo (its speaking rate relative to the target's), coarticulation, emotion and articulation style (a
@@ -104,7 +104,7 @@ def driver_rendition(
     open_gain = float(rng.uniform(0.55, 0.8) if rng.random() < 0.5 else rng.uniform(1.2, 1.45))
     spread_shift, round_gain = float(rng.uniform(-0.25, 0.25)), float(rng.uniform(0.6, 1.4))
     spans = rendition_timing(timing.phonemes, tempo, rng)
-    controls = mouth_controls(spans, spans[-1].end, tempo, emotion, coarticulation)
+    controls = mouth_controls(spans, spans[-1].end, rate * tempo, emotion, coarticulation)
     controls[0] *= open_gain
     controls[1] += spread_shift
     controls[2] *= round_gain
@@ -144,7 +144,7 @@ def make_clip(cfg: Config, index: int) -> Clip:
     driven, record = per_frame, {}
     if cfg.data.mouth_driver == "rendition":
         rendition_rng = np.random.default_rng([seed, 3, index])
-        driven, record = driver_rendition(timing, num_frames, fps, cfg.synth.emotion_max, rendition_rng)
+        driven, record = driver_rendition(timing, rate, num_frames, fps, cfg.synth.emotion_max, rendition_rng)
     still = Motion(np.zeros((num_frames, 2), np.float32), np.ones(num_frames, np.float32))
     mouth = render(driver, driven, still, cfg.data.mouth_size, window=mouth_window(driver))
     wav = synthesize(timing.phonemes, controls, speaker.voice, emotion, seconds, rng)
