@@ -245,15 +245,16 @@ def test_audio_and_phoneme_windows_of_a_frame_describe_the_same_moment(tiny_cfg,
 def test_training_windows_refuse_mouth_images_of_another_driver(corpus, tiny_cfg):
     """The corpus holds re-timed renditions; asking for the oracle (or reading oracle data, such as a prepared
     video's sketch, with the default) is an error naming the fix, not a silent switch."""
+    from facekit.config import ConfigError
     from facekit.data.clips import ClipInfo
     from facekit.data.dataset import check_mouth_driver
 
     _, infos = read_manifest(corpus)
     assert {i.extra["mouth_driver"] for i in infos} == {"rendition"}
-    with pytest.raises(ValueError, match="data.mouth_driver=rendition to use them"):
+    with pytest.raises(ConfigError, match="data.mouth_driver=rendition to use them"):
         FaceDataset(corpus, apply_overrides(tiny_cfg, ["data.mouth_driver=oracle"]).data)
     video = ClipInfo("v", "p", 75, ["audio", "mouth"], {"mouth_driver": "oracle"})
-    with pytest.raises(ValueError, match="v: its mouth images are oracle .* data.mouth_driver=oracle"):
+    with pytest.raises(ConfigError, match="v: its mouth images are oracle .* data.mouth_driver=oracle"):
         check_mouth_driver("v", [video], tiny_cfg.data)
     check_mouth_driver("v", [video], apply_overrides(tiny_cfg, ["data.mouth_driver=oracle"]).data)
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facekit.config import MODALITIES, DataConfig
+from facekit.config import MODALITIES, ConfigError, DataConfig
 from facekit.data.audio import mel_window, mel_windows
 from facekit.data.clips import Clip, ClipInfo, load_clip, read_manifest
 from facekit.data.text import PAD_ID, phoneme_windows
@@ -137,11 +137,11 @@ def mouth_label(infos: Sequence[ClipInfo], order: Sequence[str]) -> str:
 
 
 def check_mouth_driver(root: str | Path, infos: Sequence[ClipInfo], cfg: DataConfig) -> None:
-    """ValueError naming the folder and the fix when the clips' mouth images are not ``data.mouth_driver``'s."""
+    """ConfigError naming the folder and the fix when the clips' mouth images are not ``data.mouth_driver``'s."""
     found = sorted({recorded_mouth_driver(i) for i in infos} - {None, cfg.mouth_driver})
     if found:
         what = MOUTH_DRIVERS.get(found[0], "an unknown kind")
-        raise ValueError(
+        raise ConfigError(
             f"{root}: its mouth images are {found[0]} ({what}) but data.mouth_driver="
             f"{cfg.mouth_driver}. Set data.mouth_driver={found[0]} to use them knowingly (figures are then labelled "
             f"'{found[0]} mouth'), or use data made with data.mouth_driver={cfg.mouth_driver} "
