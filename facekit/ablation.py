@@ -114,6 +114,7 @@ def run_cell(cfg: Config, data: Path, run_dir: Path, expert: str | Path | None, 
         "eval_seconds": round(time.perf_counter() - trained, 1),
         "clips": result["clips"],
         "expert_id": result["summary"].get("expert_id"),
+        "mouth_modality": result["mouth_modality"],
         "generated": result["summary"]["generated"],
         "baselines": {k: result["summary"][k] for k in ("reference_pasted", "mean_mouth")},
     }
@@ -206,17 +207,19 @@ def write_outputs(protocol: dict, out: Path, names: list[str]) -> dict:
     (out / "runs.json").write_text(json.dumps(records, indent=1) + "\n")  # every run's figures, in one small file
     metrics = [m for m in METRICS if any(m in v for v in table.values())]
     ref = protocol["reference"]
+    oracle = {r["cell"] for r in records if r.get("mouth_modality") == "oracle mouth"}
+    label = {cell: f"{cell} (oracle mouth)" if cell in oracle else cell for cell in table}
     with (out / "table.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["cell", "group", "seeds", *[f"{m}_{s}" for m in metrics for s in ("mean", "sd")]])
         for cell, values in table.items():
-            row = [cell, protocol["cells"][cell]["group"], len(next(iter(values.values())))]
+            row = [label[cell], protocol["cells"][cell]["group"], len(next(iter(values.values())))]
             w.writerow(row + [f"{x:.6g}" for m in metrics for x in mean_sd(values.get(m, [float("nan")]))])
     lines = ["| cell | group | seeds | " + " | ".join(METRICS[m][0] for m in metrics) + " |"]
     lines.append("|---" * (3 + len(metrics)) + "|")
     for cell, values in table.items():
         cells = [f"{mean_sd(values[m])[0]:.4g} +- {mean_sd(values[m])[1]:.2g}" if m in values else "" for m in metrics]
-        name = f"**{cell}**" if cell == ref else cell
+        name = f"**{label[cell]}**" if cell == ref else label[cell]
         seeds = len(next(iter(values.values())))
         lines.append(f"| {name} | {protocol['cells'][cell]['group']} | {seeds} | " + " | ".join(cells) + " |")
     (out / "table.md").write_text("\n".join(lines) + "\n")

@@ -45,7 +45,11 @@ class DataConfig:
     image_size: int = 96  # face crop side, pixels
     mouth_size: int = 48  # mouth-image modality side, pixels
     fps: float = 25.0
-    phoneme_window: int = 5  # frames of phoneme ids around t (odd)
+    phoneme_window: int = 5  # frames of phoneme ids around t (odd): frames t - P//2 .. t + P//2, centred on frame t
+    audio_offset_frames: int = -2  # frame t's 16-column mel window starts at frame t + this: -2 centres it on frame t
+    # (chosen by measurement, eval/results/av_alignment); 0 = t .. t+0.2 s, the sync expert's window of frames t..t+4
+    mouth_driver: str = "rendition"  # mouth-image modality: rendition (another rendition of the sentence, re-timed to
+    # the target's speech; synthetic corpus) | oracle (drawn from the target's own mouth: labelled "oracle mouth")
     num_frames: int = 1  # consecutive target frames per generator window
     sync_frames: int = 5  # frames per sync-expert window (0.2 s at 25 fps)
     reference_min_gap: int = 5  # the reference frame is at least this many frames from the target
@@ -254,8 +258,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
 
 
-# Fields added after configs were first stored, and the value that reproduces a config stored without them.
-ADDED = {"model.fusion_fc": "every_stage"}
+# Fields added after configs were first stored (in run folders and checkpoints), with the value that a config stored
+# without them was made with -- not today's default, so an older checkpoint is rebuilt as it was trained.
+ADDED = {"model.fusion_fc": "every_stage", "data.audio_offset_frames": 0, "data.mouth_driver": "oracle"}
 
 
 def _fill_added(data: Any) -> Any:
@@ -310,6 +315,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.phoneme_window={cfg.data.phoneme_window} must be odd")
     if cfg.model.expert_loss not in ("bce", "infonce"):
         raise ConfigError(f"model.expert_loss={cfg.model.expert_loss!r}: use bce or infonce")
+    if cfg.data.mouth_driver not in ("rendition", "oracle"):
+        raise ConfigError(f"data.mouth_driver={cfg.data.mouth_driver!r}: use rendition or oracle")
     if cfg.data.split_by not in ("identity", "sentence"):
         raise ConfigError(f"data.split_by={cfg.data.split_by!r}: use identity or sentence")
     if not 0.0 < cfg.data.eval_fraction < 1.0:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from facekit.data.clips import load_clip, read_manifest
-from facekit.data.dataset import clip_windows, select_split
+from facekit.data.dataset import clip_windows, mouth_label, select_split
 from facekit.metrics.image import mouth_region, psnr, ssim
 from facekit.models.lipsync import LipSyncModel
 from facekit.train.checkpoint import checkpoint_config, load_checkpoint
@@ -112,6 +112,7 @@ def evaluate_generator(
     model, cfg = load_generator(checkpoint)
     _, infos = read_manifest(data_root)
     infos = select_split(infos, split, cfg.data)[:max_clips]
+    mouth = mouth_label(infos, cfg.model.cascade.order)  # from the clips' own record: "oracle mouth" is labelled
     sync = None
     if expert is not None:
         from facekit.metrics.sync import SyncEvaluator
@@ -155,8 +156,10 @@ def evaluate_generator(
             summary[name]["offset_zero_share"] = float(np.mean([c[name]["offset"] == 0 for c in clips]))
         summary["expert_id"] = sync.expert_id
     summary["lpips"] = lpips_note
+    summary["mouth_modality"] = mouth
     result = {
         "split": split,
+        "mouth_modality": mouth,
         "clips": len(clips),
         "checkpoint": str(checkpoint),
         "still_face": still_face,
@@ -164,7 +167,9 @@ def evaluate_generator(
         "per_clip": clips,
     }
     if details:
-        result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}"
+        result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}" + (
+            " (oracle mouth)" if mouth == "oracle mouth" else ""
+        )
         result["settings"] = {
             "data": str(data_root),
             "split": split,

@@ -200,7 +200,8 @@ def write_report(result: dict, out_dir: str | Path, max_clips: int = 4) -> Path:
     per_clip, skipped = result.get("per_clip", []), result.get("skipped", [])
     lines += [f"{len(per_clip)} clips scored, {len(skipped)} skipped.", ""]
 
-    lines += ["## Summary (mean over clips)", ""]
+    oracle = " -- oracle mouth (mouth images drawn from the target's own mouth)"
+    lines += ["## Summary (mean over clips)" + (oracle if result.get("mouth_modality") == "oracle mouth" else ""), ""]
     columns = _columns([result["summary"][m] for m in methods])
     lines += _table(["", *columns], [[m, *(result["summary"][m].get(c) for c in columns)] for m in methods])
     extra = {k: v for k, v in result.get("summary", {}).items() if not isinstance(v, dict)}
@@ -297,7 +298,8 @@ def write_tables(result: dict, out_dir: str | Path) -> dict[str, Path]:
     rows = flat_rows(result)
     _write_csv(paths["per_clip_csv"], rows)
     methods = methods_of(result)
-    _write_csv(paths["summary_csv"], [{"method": m, **result["summary"][m]} for m in methods])
+    label = {"mouth_modality": result["mouth_modality"]} if "mouth_modality" in result else {}
+    _write_csv(paths["summary_csv"], [{"method": m, **result["summary"][m], **label} for m in methods])
     return paths
 
 

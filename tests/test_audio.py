@@ -114,6 +114,43 @@ def test_window_start_matches_wav2lip_formula() -> None:
         mel_window_start(-1)
 
 
+@pytest.mark.parametrize("offset", [-3, -2, 0, 2])
+def test_mel_windows_at_an_offset_equal_stacked_windows(offset: int) -> None:
+    mel = np.random.default_rng(offset + 5).uniform(-4, 4, (NUM_MELS, 50)).astype(np.float32)
+    stacked = np.stack([mel_window(mel, t, offset_frames=offset) for t in range(20)])
+    assert np.array_equal(mel_windows(mel, 20, offset_frames=offset), stacked)
+
+
+def test_generator_window_columns_are_pinned_for_the_default_and_the_sync_offset() -> None:
+    """Frame t's window starts at floor(3.2 (t + offset)): -2 (the default) covers (t - 2) / 25 .. (t + 3) / 25 s,
+    centred on frame t's moment (t + 0.5) / 25; 0 (the sync expert's) covers t / 25 .. t / 25 + 0.2 s."""
+    from facekit.config import DataConfig
+
+    assert DataConfig().audio_offset_frames == -2
+    mel = np.tile(np.arange(100, dtype=np.float32), (NUM_MELS, 1))  # every column holds its own index
+    assert mel_window(mel, 10, offset_frames=-2)[0].tolist() == list(range(25, 41))  # floor(3.2 * 8) = 25
+    assert mel_window(mel, 10, offset_frames=0)[0].tolist() == list(range(32, 48))
+    assert mel_window(mel, 12, offset_frames=-2)[0].tolist() == list(range(32, 48))  # = the sync window of frame 10
+    # the first frames reach before the audio: silence there
+    assert mel_window(mel, 0, offset_frames=-2)[0].tolist() == [-4.0] * 7 + list(range(9))  # floor(-6.4) = -7
+    assert mel_window(mel, 1, offset_frames=-2)[0].tolist() == [-4.0] * 4 + list(range(12))  # floor(-3.2) = -4
+    # the window's centre (mean column time) sits within half a frame of the frame's moment at -2, 2 frames late at 0
+    for offset, late in ((-2, 0.0), (0, 2.0)):
+        centres = [(mel_window_start(t, offset_frames=offset) + 7.5) / 80 * 25 - (t + 0.5) for t in range(100)]
+        assert abs(np.mean(centres) - late) < 0.5, (offset, np.mean(centres))
+
+
+def test_mel_column_c_holds_the_samples_around_200_c() -> None:
+    """A click at sample 200 * 33 peaks in column 33 (columns are centred on their hop), so it lies in the default
+    window of frame 10 (columns 25..40) at position 8, and in the sync window of frame 10 (32..47) at position 1."""
+    wav = np.zeros(SR, np.float32)
+    wav[200 * 33] = 1.0
+    mel = melspectrogram(wav)
+    assert int(np.argmax(mel.mean(axis=0))) == 33
+    assert int(np.argmax(mel_window(mel, 10, offset_frames=-2).mean(axis=0))) == 8
+    assert int(np.argmax(mel_window(mel, 10, offset_frames=0).mean(axis=0))) == 1
+
+
 # ---------------------------------------------------------------- values
 
 

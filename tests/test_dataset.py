@@ -46,7 +46,8 @@ def test_face_window_contents(corpus, tiny_cfg):
     # the windows are the library's own per-frame windows of that clip and frame
     c, t = int(item["clip"]), int(item["frame"])
     clip = ds.data.clips[c]
-    assert np.allclose(item["mel"][0, 0].numpy(), mel_window(clip.mel, t))
+    assert np.allclose(item["mel"][0, 0].numpy(), mel_window(clip.mel, t, offset_frames=-2))  # centred on frame t
+    assert np.allclose(item["sync_mel"][0].numpy(), mel_window(clip.mel, t))  # the expert's window of frames t..t+4
     assert np.array_equal(item["phonemes"][0].numpy(), phoneme_window(clip.phonemes, t, p))
     assert np.allclose(item["target"][0].permute(1, 2, 0).numpy() * 255, clip.frames[t], atol=1e-3)
 
@@ -85,7 +86,9 @@ def test_multi_frame_windows(corpus, tiny_cfg):
         clip = load_clip(corpus, ds.data.infos[c])
         assert clip.phonemes is not None
         for k in range(5):
-            assert np.allclose(item["mel"][k, 0].numpy(), mel_window(clip.mel, t + k))
+            assert np.allclose(
+                item["mel"][k, 0].numpy(), mel_window(clip.mel, t + k, offset_frames=cfg.audio_offset_frames)
+            )
             assert np.array_equal(item["phonemes"][k].numpy(), phoneme_window(clip.phonemes, t + k, cfg.phoneme_window))
             assert np.allclose(item["target"][k].permute(1, 2, 0).numpy() * 255, clip.frames[t + k], atol=1e-3)
     first = ds[0]
@@ -211,3 +214,95 @@ def test_clip_windows_still_face(corpus, tiny_cfg):
     assert torch.equal(still["masked"][:, :, : s // 2], moving["reference"][:, :, : s // 2])
     assert still["masked"][..., s // 2 :, :].abs().sum() == 0
     assert not torch.equal(still["masked"], moving["masked"])
+
+
+def _burst_clip(fps: float = 25.0):
+    """A 3 s clip whose speech is one 1 kHz burst at 1.00-1.20 s (mel columns 80..96) and whose transcript says AA
+    exactly then (frames 25..29, whose moments 1.02 .. 1.18 s lie inside the burst)."""
+    from facekit.data.audio import melspectrogram
+    from facekit.data.clips import Clip, ClipInfo
+    from facekit.data.text import PhonemeSpan, phoneme_track
+
+    n = 75
+    wav = np.zeros(3 * 16000, np.float32)
+    wav[16000:19200] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(3200) / 16000)
+    spans = [PhonemeSpan(0.0, 1.0, "sil"), PhonemeSpan(1.0, 1.2, "AA"), PhonemeSpan(1.2, 3.0, "sil")]
+    return Clip(
+        info=ClipInfo(id="burst", identity="burst", num_frames=n, modalities=["text", "audio"]),
+        frames=np.zeros((n, 32, 32, 3), np.uint8),
+        audio=(wav * 32767).astype(np.int16),
+        mel=melspectrogram(wav),
+        landmarks=np.zeros((n, 68, 2), np.float32),
+        phonemes=phoneme_track(spans, n, fps),
+    )
+
+
+@pytest.mark.parametrize(("offset", "audio_peak"), [(None, 27), (0, 25)])
+def test_audio_and_phoneme_windows_of_a_frame_describe_the_same_moment(tiny_cfg, offset, audio_peak):
+    """With the default offset the frame whose audio window is fullest of the burst is the frame whose phoneme window
+    is fullest of its AA (frame 27: phonemes 25..29, columns 80..95); the sync expert's offset 0 puts the audio
+    window 2 frames late, so frame 25's window holds the burst."""
+    from facekit.data.dataset import clip_windows
+    from facekit.data.text import phoneme_id
+
+    cfg = tiny_cfg.data if offset is None else apply_overrides(tiny_cfg, [f"data.audio_offset_frames={offset}"]).data
+    windows = clip_windows(_burst_clip(), cfg)
+    loud = (windows["mel"][:, 0].amax(dim=1) > 0).float().mean(dim=1)  # share of the window's columns in the burst
+    said = (windows["phonemes"] == phoneme_id("AA")).float().mean(dim=1)
+    assert int(torch.argmax(said)) == 27 and said[27] == 1.0
+    assert int(torch.argmax(loud)) == audio_peak and loud[audio_peak] == 1.0
+
+
+def test_training_windows_refuse_mouth_images_of_another_driver(corpus, tiny_cfg):
+    """The corpus holds re-timed renditions; asking for the oracle (or reading oracle data, such as a prepared
+    video's sketch, with the default) is an error naming the fix, not a silent switch."""
+    from facekit.config import ConfigError
+    from facekit.data.clips import ClipInfo
+    from facekit.data.dataset import check_mouth_driver
+
+    _, infos = read_manifest(corpus)
+    assert {i.extra["mouth_driver"] for i in infos} == {"rendition"}
+    with pytest.raises(ConfigError, match="data.mouth_driver=rendition to use them"):
+        FaceDataset(corpus, apply_overrides(tiny_cfg, ["data.mouth_driver=oracle"]).data)
+    video = ClipInfo("v", "p", 75, ["audio", "mouth"], {"mouth_driver": "oracle"})
+    with pytest.raises(ConfigError, match="v: its mouth images are oracle .* data.mouth_driver=oracle"):
+        check_mouth_driver("v", [video], tiny_cfg.data)
+    check_mouth_driver("v", [video], apply_overrides(tiny_cfg, ["data.mouth_driver=oracle"]).data)
+
+
+def test_mouth_label_comes_from_the_clips_record():
+    from facekit.data.clips import ClipInfo
+    from facekit.data.dataset import mouth_label
+
+    def clip(driver: str | None, modalities=("text", "audio", "mouth")) -> ClipInfo:
+        return ClipInfo("c", "p", 75, list(modalities), {} if driver is None else {"mouth_driver": driver})
+
+    order = ("text", "audio", "mouth")
+    assert mouth_label([clip("rendition")], order) == "rendition mouth"
+    assert mouth_label([clip("rendition"), clip("oracle")], order) == "oracle mouth"
+    assert mouth_label([clip(None)], order) == "oracle mouth", "written before the record: every mouth was the oracle"
+    assert mouth_label([clip("oracle")], ("text", "audio")) == "no mouth modality"
+    assert mouth_label([clip(None, ("text", "audio"))], order) == "no mouth modality"
+
+
+def test_a_saved_config_without_the_new_data_keys_is_rebuilt_as_it_was_made():
+    """A checkpoint saved before data.audio_offset_frames / data.mouth_driver existed was trained on windows at
+    offset 0 and oracle mouths; rebuilding it with today's defaults would silently feed it other windows."""
+    from facekit.config import Config, tiny
+
+    saved = tiny().to_dict()
+    for key in ("audio_offset_frames", "mouth_driver"):
+        del saved["data"][key]
+    old = Config.from_dict(saved)
+    assert (old.data.audio_offset_frames, old.data.mouth_driver) == (0, "oracle")
+    assert Config.from_dict(tiny().to_dict()).data.audio_offset_frames == -2
+
+
+def test_a_model_without_the_mouth_modality_trains_on_any_mouth_driver(corpus, tiny_cfg):
+    """GRID's oracle sketch must not block a text + audio generator: the driver check is for models that read it."""
+    from facekit.config import ConfigError
+
+    cfg = apply_overrides(tiny_cfg, ["data.mouth_driver=oracle"])
+    with pytest.raises(ConfigError, match="data.mouth_driver"):
+        FaceDataset(corpus, cfg.data)
+    assert len(FaceDataset(corpus, cfg.data, uses_mouth=False)) > 0

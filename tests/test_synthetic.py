@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from facekit.config import apply_overrides
-from facekit.data.audio import SAMPLE_RATE
+from facekit.data.audio import SAMPLE_RATE, melspectrogram
+from facekit.data.av_alignment import energy_signal, lag_correlations, window_correlations
 from facekit.data.clips import load_clip, read_manifest
-from facekit.data.synthetic.articulation import mouth_controls
+from facekit.data.synthetic.articulation import mouth_controls, warp_times
 from facekit.data.synthetic.corpus import GRID_GRAMMAR, generate_corpus, make_clip
 from facekit.data.text import PHONEMES, PhonemeSpan
 from facekit.viz import mouth_opening
@@ -60,42 +61,85 @@ def test_all_modalities_present_and_aligned(corpus, tiny_cfg):
         assert np.all((clip.landmarks >= 0) & (clip.landmarks <= s))
 
 
-def _frame_energy(clip, fps: float) -> np.ndarray:
-    """Low-band (voiced) log-mel energy at each video frame's time: model-free, from the audio alone."""
-    cols = np.round(np.arange(clip.info.num_frames) * 80 / fps).astype(int)
-    return np.asarray(clip.mel)[:30, np.minimum(cols, clip.mel.shape[1] - 1)].mean(0)
+def _measure(clips, fps: float, mels=None):
+    """(best lag in ms of the speech energy behind the lips, best generator audio offset) over ``clips``."""
+    openings = [mouth_opening(c.landmarks) for c in clips]
+    mels = mels or [c.mel for c in clips]
+    lags = np.arange(-16, 17) / 80
+    r = lag_correlations(
+        openings, [energy_signal(m) for m in mels], lags, fps, [len(c.audio) / SAMPLE_RATE for c in clips]
+    )
+    offsets = list(range(-5, 4))
+    return 1000 * lags[int(np.argmax(r))], offsets[int(np.argmax(window_correlations(openings, mels, offsets, fps)))]
 
 
-def _lag_correlations(x: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarray:
-    n = len(x)
-    out = []
-    for lag in range(-max_lag, max_lag + 1):
-        a, b = (x[: n - lag], y[lag:]) if lag >= 0 else (x[-lag:], y[: n + lag])
-        out.append(np.corrcoef(a, b)[0, 1])
-    return np.array(out)
-
-
-def test_audio_encodes_the_mouth(corpus, tiny_cfg):
-    """Lip opening (from the landmarks) and voiced audio energy correlate strongly, and best at offset 0."""
+def test_the_alignment_measure_finds_what_the_corpus_was_made_with(corpus, tiny_cfg):
+    """The corpus' speech loudness follows the rendered mouth opening at the same instant: the model-free measure of
+    ``eval/av_alignment.py`` finds a lag of 0 (one mel column, 12.5 ms) and the centred generator window, -2; with the
+    audio delayed by 3 frames (120 ms) it finds 120 ms and -2 + 3."""
     _, infos = read_manifest(corpus)
-    pooled = np.zeros(11)
-    for info in infos:
-        clip = load_clip(corpus, info)
-        corr = _lag_correlations(mouth_opening(clip.landmarks), _frame_energy(clip, tiny_cfg.data.fps), 5)
-        assert corr[5] > 0.5, f"{info.id}: opening/energy correlation {corr[5]:.2f}"
-        assert abs(int(np.argmax(corr)) - 5) <= 1, f"{info.id}: best offset {int(np.argmax(corr)) - 5}"
-        pooled += corr
-    assert int(np.argmax(pooled)) - 5 == 0, f"model-free audio-video offset {int(np.argmax(pooled)) - 5}, expected 0"
+    clips = [load_clip(corpus, info) for info in infos]
+    fps = tiny_cfg.data.fps
+    lag, offset = _measure(clips, fps)
+    assert abs(lag) <= 12.5 and offset == -2, (lag, offset)
+    delay = 3 * SAMPLE_RATE // 25
+    late = [melspectrogram(np.pad(c.audio[:-delay], (delay, 0)).astype(np.float32) / 32767) for c in clips]
+    lag, offset = _measure(clips, fps, late)
+    assert abs(lag - 120) <= 25 and offset == 1, (lag, offset)
 
 
-def test_mouth_image_carries_shape_not_the_targets_pixels(corpus):
+def _cavity(mouth: np.ndarray) -> np.ndarray:
+    """Dark mouth interior of each mouth image, in pixels."""
+    return (np.asarray(mouth)[..., 0] < 100).sum(axis=(1, 2)).astype(float)
+
+
+def test_mouth_image_is_a_driver_not_the_target(corpus):
     _, infos = read_manifest(corpus)
     clip = load_clip(corpus, infos[0])
-    gap = mouth_opening(clip.landmarks)
-    cavity = (np.asarray(clip.mouth)[..., 0] < 100).sum(axis=(1, 2))  # dark mouth interior of the driver
-    assert np.corrcoef(gap, cavity)[0, 1] > 0.8
+    assert np.corrcoef(mouth_opening(clip.landmarks), _cavity(clip.mouth))[0, 1] > 0.8
     assert infos[0].extra["driver"] != infos[0].identity
     assert not infos[0].extra["driver"].startswith("id"), "drivers are never corpus identities"
+
+
+def test_warp_times_maps_each_phoneme_onto_the_same_phoneme_at_the_same_relative_position():
+    source = [PhonemeSpan(0.0, 0.2, "sil"), PhonemeSpan(0.2, 0.4, "AA"), PhonemeSpan(0.4, 1.0, "M")]
+    target = [PhonemeSpan(0.0, 0.1, "sil"), PhonemeSpan(0.1, 0.5, "AA"), PhonemeSpan(0.5, 0.6, "M")]
+    times = np.array([0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.7, 1.0, 1.3])
+    expected = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.55, 0.6, 0.6]  # halfway through AA -> halfway through AA, ...
+    np.testing.assert_allclose(warp_times(times, source, target), expected)
+    with pytest.raises(ValueError, match="same phonemes"):
+        warp_times(times, source, target[:2])
+
+
+@pytest.mark.parametrize("index", [0, 3, 7])
+def test_rendition_driver_keeps_the_targets_timing_but_not_its_shape(tiny_cfg, index):
+    """The default driver says the sentence in its own rendition (another tempo, rhythm, coarticulation, style),
+    re-timed: at every frame it says the target's phoneme, and its mouth opens and closes with the target's (high
+    correlation over time), but the mouth is not the oracle's (the driver drawn with the target's own controls)."""
+    cfg = apply_overrides(tiny_cfg, ["data.mouth_size=32"])
+    rendition, oracle = make_clip(cfg, index), make_clip(apply_overrides(cfg, ["data.mouth_driver=oracle"]), index)
+    assert (rendition.info.extra["mouth_driver"], oracle.info.extra["mouth_driver"]) == ("rendition", "oracle")
+    assert np.array_equal(rendition.frames, oracle.frames) and np.array_equal(rendition.audio, oracle.audio)
+    extra = rendition.info.extra
+    own, driver = extra["phonemes"], extra["driver_phonemes"]
+    assert [p for _, _, p in own] == [p for _, _, p in driver]
+    assert not (0.85 < extra["driver_tempo"] < 1.2), "another speaking rate"
+    durations = np.array([b - a for a, b, _ in driver]) / np.array([b - a for a, b, _ in own])
+    assert durations.std() / durations.mean() > 0.1, "another rhythm, not the target's durations scaled"
+    # timing: each frame's moment, warped phoneme by phoneme, falls in the driver's span of the same phoneme
+    fps, n = cfg.data.fps, rendition.info.num_frames
+    for t in range(n):
+        moment = (t + 0.5) / fps
+        k = next(i for i, (a, b, _) in enumerate(own) if a <= moment < b)
+        a, b, phoneme = own[k]
+        at = driver[k][0] + (moment - a) / (b - a) * (driver[k][1] - driver[k][0])
+        assert next(p for a, b, p in driver if a <= at < b or b == driver[-1][1] == at) == phoneme, t
+    gap = mouth_opening(rendition.landmarks)
+    driven, copied = _cavity(rendition.mouth), _cavity(oracle.mouth)
+    assert np.corrcoef(gap, driven)[0, 1] > 0.8, "the driver's mouth moves with the target's speech"
+    # shape: the driver's mouth opening differs from the oracle's by a clear share of frames and pixels
+    assert np.abs(driven - copied).mean() > 0.1 * copied.mean()
+    assert np.abs(rendition.mouth.astype(float) - oracle.mouth).max(axis=(1, 2, 3)).mean() > 15
 
 
 def test_emotion_opens_the_mouth_and_raises_loudness(tiny_cfg):
@@ -141,8 +185,9 @@ def test_interrupted_corpus_redoes_only_missing_clips(tmp_path, tiny_cfg, monkey
     assert made == [5] and len(infos) == 12
 
 
-def test_corpus_with_other_settings_is_not_mixed(corpus, tiny_cfg):
+@pytest.mark.parametrize("override", ["synth.seed=9", "data.mouth_driver=oracle"])
+def test_corpus_with_other_settings_is_not_mixed(corpus, tiny_cfg, override):
     from facekit.data.clips import ClipFormatError
 
     with pytest.raises(ClipFormatError, match="other settings"):
-        generate_corpus(apply_overrides(tiny_cfg, ["synth.seed=9"]), corpus, progress=False)
+        generate_corpus(apply_overrides(tiny_cfg, [override]), corpus, progress=False)

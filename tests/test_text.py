@@ -255,6 +255,22 @@ def test_phoneme_track_takes_the_phoneme_at_each_frame_centre():
     assert phoneme_track([], num_frames=3).tolist() == [SIL_ID] * 3
 
 
+@pytest.mark.parametrize("size", [5, 3])
+def test_frame_ts_phoneme_window_is_centred_on_its_moment(size):
+    """Frame t stands for (t + 0.5) / fps; its window holds frames t - size//2 .. t + size//2 (the default 5:
+    t-2 .. t+2, spanning (t - 2) / fps .. (t + 3) / fps, centred on that moment, as the default audio window is)."""
+    from facekit.config import DataConfig
+
+    assert DataConfig().phoneme_window == 5
+    np.testing.assert_allclose(text.frame_times(3, fps=25), [0.02, 0.06, 0.10])
+    track = np.arange(2, 22, dtype=np.int64)  # frame f holds id f + 2
+    windows = phoneme_windows(track, size)
+    for t in range(size // 2, len(track) - size // 2):
+        frames = windows[t] - 2
+        assert frames.tolist() == list(range(t - size // 2, t + size // 2 + 1))
+        assert (frames.min() + frames.max() + 1) / 2 == t + 0.5  # the window's span is centred on frame t's moment
+
+
 def test_phoneme_window_pads_both_ends():
     track = np.array([2, 3, 4, 5, 6], dtype=np.int64)
     assert phoneme_window(track, 0).tolist() == [PAD_ID, PAD_ID, 2, 3, 4]

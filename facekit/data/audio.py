@@ -4,8 +4,17 @@ Speech drives the mouth, so every clip is reduced to the front end the lip-sync 
 StyleSync): 16 kHz mono float32 audio in [-1, 1]; pre-emphasis 0.97; STFT with n_fft 800, hop 200 (12.5 ms, so
 80 mel frames per second) and an 800-sample Hann window, centred with reflect padding; amplitude spectrum; 80
 Slaney mel bands from 55 to 7600 Hz; 20*log10 with a floor of 1e-5 (-100 dB) minus a reference level of 20 dB;
-then a symmetric scaling to [-4, 4], where -4 is silence. At 25 fps one video frame spans 3.2 mel frames; the
-window for frame t starts at mel column int(80 * t / 25) and is 16 columns (0.2 s) long.
+then a symmetric scaling to [-4, 4], where -4 is silence. Mel column c is centred on sample 200 c (time c / 80 s)
+and covers samples 200 c - 400 .. 200 c + 400. At 25 fps one video frame spans 3.2 mel columns.
+
+A window is 16 columns (0.2 s, 5 video frames). The window of video frame t starts at column
+floor(80 * (t + offset) / 25):
+
+- offset 0 is the sync expert's window (Wav2Lip's convention): it belongs to the 5 frames t .. t+4 and covers
+  t / 25 .. t / 25 + 0.2 s;
+- the generator's per-frame window uses ``data.audio_offset_frames`` (default -2): columns 3.2 t - 6.4 .. + 16, i.e.
+  (t - 2) / 25 .. (t + 3) / 25 s, centred on frame t's moment (t + 0.5) / 25 s, where its phoneme window is centred
+  too (``facekit.data.text``). The default was chosen by measurement: ``eval/results/av_alignment/``.
 """
 
 from __future__ import annotations
@@ -133,14 +142,16 @@ def melspectrogram(wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
 
 
-def mel_window_start(t: int, fps: float = FPS) -> int:
-    """First mel column of the window for video frame t >= 0: ``int(MEL_FPS * t / fps)``, 80 t / 25 at 25 fps.
+def mel_window_start(t: int, fps: float = FPS, offset_frames: int = 0) -> int:
+    """First mel column of the window for video frame t >= 0: ``floor(MEL_FPS * (t + offset_frames) / fps)``.
 
-    The product is formed before the division so that whole results are exact in floating point.
+    ``offset_frames`` 0 is the sync expert's window of frames t .. t+4 (``int(80 t / 25)`` at 25 fps); the generator
+    uses ``data.audio_offset_frames`` (see the module docstring). The start may be negative (columns before the audio
+    are silence). The product is formed before the division so that whole results are exact in floating point.
     """
     if t < 0:
         raise ValueError(f"video frame index must be >= 0, got {t}")
-    return int(MEL_FPS * t / fps)
+    return math.floor(MEL_FPS * (t + offset_frames) / fps)
 
 
 def _check_mel(mel: np.ndarray) -> np.ndarray:
@@ -150,35 +161,35 @@ def _check_mel(mel: np.ndarray) -> np.ndarray:
     return mel
 
 
-def mel_window(mel: np.ndarray, t: int, fps: float = FPS) -> np.ndarray:
+def mel_window(mel: np.ndarray, t: int, fps: float = FPS, offset_frames: int = 0) -> np.ndarray:
     """The (num_mels, 16) float32 window of a (num_mels, M) mel spectrogram for video frame t.
 
-    Columns ``start .. start + 16`` with start = mel_window_start(t, fps). Columns past the end of the
-    spectrogram are filled with -4.0, the normalised value of silence: Wav2Lip drops such frames, facekit
-    keeps every frame so that a whole video can be generated.
+    Columns ``start .. start + 16`` with start = mel_window_start(t, fps, offset_frames). Columns before the start
+    or past the end of the spectrogram are filled with -4.0, the normalised value of silence: Wav2Lip drops such
+    frames, facekit keeps every frame so that a whole video can be generated.
     """
     mel = _check_mel(mel)
-    start = mel_window_start(t, fps)
+    start = mel_window_start(t, fps, offset_frames)
     window = np.full((mel.shape[0], MEL_WINDOW), SILENCE_VALUE, dtype=np.float32)
-    part = mel[:, start : start + MEL_WINDOW]
-    window[:, : part.shape[1]] = part
+    lo, hi = max(start, 0), max(min(start + MEL_WINDOW, mel.shape[1]), 0)
+    window[:, lo - start : lo - start + max(hi - lo, 0)] = mel[:, lo:hi]
     return window
 
 
-def mel_windows(mel: np.ndarray, num_frames: int, fps: float = FPS) -> np.ndarray:
+def mel_windows(mel: np.ndarray, num_frames: int, fps: float = FPS, offset_frames: int = 0) -> np.ndarray:
     """Windows for video frames 0 .. num_frames - 1: float32 of shape (num_frames, num_mels, 16).
 
-    Equal to stacking ``mel_window(mel, t, fps)``; the spectrogram is padded once with -4.0 (silence) and
-    indexed in one go.
+    Equal to stacking ``mel_window(mel, t, fps, offset_frames)``; the spectrogram is padded once with -4.0
+    (silence) on both sides and indexed in one go.
     """
     mel = _check_mel(mel)
     if num_frames < 0:
         raise ValueError(f"num_frames must be >= 0, got {num_frames}")
-    starts = (MEL_FPS * np.arange(num_frames) / fps).astype(np.int64)
-    needed = int(starts[-1]) + MEL_WINDOW if num_frames else 0
-    pad = max(0, needed - mel.shape[1])
-    padded = np.pad(mel, ((0, 0), (0, pad)), constant_values=SILENCE_VALUE)
-    columns = starts[:, None] + np.arange(MEL_WINDOW)  # (num_frames, 16)
+    starts = np.floor(MEL_FPS * (np.arange(num_frames) + offset_frames) / fps).astype(np.int64)
+    before = max(0, -int(starts.min())) if num_frames else 0
+    after = max(0, int(starts.max()) + MEL_WINDOW - mel.shape[1]) if num_frames else 0
+    padded = np.pad(mel, ((0, 0), (before, after)), constant_values=SILENCE_VALUE)
+    columns = before + starts[:, None] + np.arange(MEL_WINDOW)  # (num_frames, 16)
     return np.ascontiguousarray(padded[:, columns].transpose(1, 0, 2))
 
 

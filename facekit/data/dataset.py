@@ -17,9 +17,12 @@ into -- what generation on another video or a still image needs:
 - ``other_face_prob``: the mouthless face (one frame, repeated) and the reference both come from another clip of the
   same identity -- the speech is painted onto a face it was never recorded with, as when dubbing another video. Such
   a window has no ground truth (``recon`` is 0): the generator's loop trains it by the sync expert alone.
-- ``mel``       (K, 1, 80, 16) the audio modality: log-mel window of each frame
-- ``phonemes``  (K, P) int64 the text modality: phoneme ids of P frames around each frame (PAD_ID where absent)
-- ``mouth``     (K, 3, M, M) the mouth-image modality
+- ``mel``       (K, 1, 80, 16) the audio modality: log-mel window of each frame, starting ``data.audio_offset_frames``
+  frames from it (-2: centred on the frame; ``facekit.data.audio``)
+- ``sync_mel``  (1, 80, 16) the sync expert's window of frames t .. t+4 (its own convention: t .. t + 0.2 s)
+- ``phonemes``  (K, P) int64 the text modality: phoneme ids of P frames centred on each frame (PAD_ID where absent)
+- ``mouth``     (K, 3, M, M) the mouth-image modality: what the clip's record ``mouth_driver`` says it is (a
+  rendition re-timed to the speech, or the oracle drawn from the target's own mouth); must match ``data.mouth_driver``
 - ``has``       (3,) bool: which of text, audio, mouth the clip really has (missing ones are zeros)
 - ``recon``     () float: 1 when ``target`` is the ground truth of this face, 0 for an ``other_face_prob`` window
 
@@ -37,8 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facekit.config import MODALITIES, DataConfig
-from facekit.data.audio import mel_windows
+from facekit.config import MODALITIES, ConfigError, DataConfig
+from facekit.data.audio import mel_window, mel_windows
 from facekit.data.clips import Clip, ClipInfo, load_clip, read_manifest
 from facekit.data.text import PAD_ID, phoneme_windows
 
@@ -86,7 +89,9 @@ def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig) -> list
 class _Clips:
     """Prepared clips of one split, with per-frame modality windows precomputed once."""
 
-    def __init__(self, root: str | Path, split: str, cfg: DataConfig, in_memory: bool) -> None:
+    def __init__(
+        self, root: str | Path, split: str, cfg: DataConfig, in_memory: bool, audio_offset_frames: int
+    ) -> None:
         settings, infos = read_manifest(root)
         if settings.get("image_size") != cfg.image_size:
             raise ValueError(
@@ -97,7 +102,7 @@ class _Clips:
         if not self.infos:
             raise ValueError(f"{root}: split {split!r} has no clips")
         self.clips: list[Clip] = [load_clip(root, info, mmap=not in_memory) for info in self.infos]
-        self.mels = [mel_windows(c.mel, c.info.num_frames, cfg.fps)[:, None] for c in self.clips]
+        self.mels = [mel_windows(c.mel, c.info.num_frames, cfg.fps, audio_offset_frames)[:, None] for c in self.clips]
         self.phonemes = [
             phoneme_windows(c.phonemes, cfg.phoneme_window)
             if c.phonemes is not None
@@ -105,6 +110,43 @@ class _Clips:
             for c in self.clips
         ]
         self.has = [np.array([m in c.info.modalities for m in MODALITIES]) for c in self.clips]
+
+
+MOUTH_DRIVERS = {
+    "rendition": "another rendition of the sentence (another speaker, rate and coarticulation), re-timed to the speech",
+    "oracle": "drawn from the target clip's own mouth (its controls or landmarks): an oracle",
+}
+
+
+def recorded_mouth_driver(info: ClipInfo) -> str | None:
+    """What a clip's mouth images are, from its own record (``extra["mouth_driver"]``): "rendition" or "oracle";
+    None when the clip has no mouth modality. A clip written before the record existed holds the oracle: every
+    source then drew the mouth from the target's own controls (synthetic) or landmarks (a prepared video)."""
+    if "mouth" not in info.modalities:
+        return None
+    return str(info.extra.get("mouth_driver", "oracle"))
+
+
+def mouth_label(infos: Sequence[ClipInfo], order: Sequence[str]) -> str:
+    """How a figure names its mouth modality: "oracle mouth" when the model reads the mouth (``order``) and any
+    clip's mouth images are the oracle, else "rendition mouth"; "no mouth modality" when it is not used or absent."""
+    drivers = {recorded_mouth_driver(i) for i in infos} - {None}
+    if "mouth" not in order or not drivers:
+        return "no mouth modality"
+    return "oracle mouth" if "oracle" in drivers else "rendition mouth"
+
+
+def check_mouth_driver(root: str | Path, infos: Sequence[ClipInfo], cfg: DataConfig) -> None:
+    """ConfigError naming the folder and the fix when the clips' mouth images are not ``data.mouth_driver``'s."""
+    found = sorted({recorded_mouth_driver(i) for i in infos} - {None, cfg.mouth_driver})
+    if found:
+        what = MOUTH_DRIVERS.get(found[0], "an unknown kind")
+        raise ConfigError(
+            f"{root}: its mouth images are {found[0]} ({what}) but data.mouth_driver="
+            f"{cfg.mouth_driver}. Set data.mouth_driver={found[0]} to use them knowingly (figures are then labelled "
+            f"'{found[0]} mouth'), or use data made with data.mouth_driver={cfg.mouth_driver} "
+            "(`facekit synth --set data.mouth_driver=...`; a prepared video only has the oracle sketch)"
+        )
 
 
 def _images(frames: np.ndarray) -> torch.Tensor:
@@ -139,7 +181,7 @@ def clip_windows(
         "target": target,
         "masked": masked,
         "reference": _images(clip.frames[reference_index])[None].expand(n, -1, -1, -1),
-        "mel": torch.from_numpy(mel_windows(clip.mel, n, cfg.fps)[:, None]),
+        "mel": torch.from_numpy(mel_windows(clip.mel, n, cfg.fps, cfg.audio_offset_frames)[:, None]),
         "phonemes": torch.from_numpy(phonemes),
         "mouth": _images(mouth),
         "has": torch.from_numpy(np.array([m in clip.info.modalities for m in MODALITIES]))[None].expand(n, -1),
@@ -150,12 +192,21 @@ class FaceDataset(Dataset):
     """Generator training windows (see the module docstring); one item per start frame of every clip."""
 
     def __init__(
-        self, root: str | Path, cfg: DataConfig, split: str = "train", seed: int = 0, in_memory: bool = True
+        self,
+        root: str | Path,
+        cfg: DataConfig,
+        split: str = "train",
+        seed: int = 0,
+        in_memory: bool = True,
+        uses_mouth: bool = True,
     ) -> None:
+        """``uses_mouth``: the model reads the mouth modality, so its kind must be ``data.mouth_driver``'s."""
         self.cfg = cfg
         self.seed = seed
         self.epoch = 0
-        self.data = _Clips(root, split, cfg, in_memory)
+        self.data = _Clips(root, split, cfg, in_memory, cfg.audio_offset_frames)
+        if uses_mouth:
+            check_mouth_driver(root, self.data.infos, cfg)
         k = cfg.num_frames
         self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
         by_identity: dict[str, list[int]] = {}
@@ -204,6 +255,7 @@ class FaceDataset(Dataset):
             "masked": masked,
             "reference": reference,
             "mel": torch.from_numpy(self.data.mels[c][frames]),
+            "sync_mel": torch.from_numpy(mel_window(clip.mel, t, self.cfg.fps)[None]),
             "phonemes": torch.from_numpy(self.data.phonemes[c][frames]),
             "mouth": _images(mouth),
             "has": torch.from_numpy(self.data.has[c]),
@@ -235,7 +287,7 @@ class SyncDataset(Dataset):
         self.epoch = 0
         self.min_offset = min_offset
         self.negatives = negatives  # False: every pair in sync (InfoNCE takes its negatives from the batch)
-        self.data = _Clips(root, split, cfg, in_memory)
+        self.data = _Clips(root, split, cfg, in_memory, audio_offset_frames=0)  # the expert's windows: frames t..t+4
         k = cfg.sync_frames
         self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
 

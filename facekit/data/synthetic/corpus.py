@@ -6,8 +6,15 @@ in any order and with any number of worker processes. Each clip has all three mo
 - **text**: a GRID-grammar sentence, timed phoneme by phoneme (``phonemes.npy`` + spans in ``meta.json``);
 - **audio**: speech synthesised from the same phoneme track (``speech.py``) with the speaker's pitch, rate and
   loudness and the clip's emotion;
-- **mouth**: the mouth of a *driver* -- a different random person (never a corpus identity) saying the same thing, so
-  the modality carries the shape, not the target's pixels;
+- **mouth**: the mouth of a *driver* -- a different random person (never a corpus identity) -- chosen by
+  ``data.mouth_driver`` and recorded in each clip's ``mouth_driver``:
+
+  - ``rendition`` (default): the driver says the same sentence in its own rendition (another speaking rate, rhythm,
+    coarticulation and emotion), re-timed to the target's speech through both phoneme alignments
+    (``articulation.warp_times``): each frame shows the driver at the same phoneme and relative position within it,
+    so the timing matches but the mouth shape is the driver's, not a copy of the target's;
+  - ``oracle``: the driver's face drawn with the target's own per-frame mouth controls -- the target's mouth shape,
+    exactly; figures that use it are labelled "oracle mouth".
 
 plus the face frames with ground truth, and the 68-point landmarks. The generator's mouthless face is the frame with
 its lower half masked and the reference frame is another frame of the clip; both are made by the dataset
@@ -27,7 +34,14 @@ import numpy as np
 from facekit.config import Config
 from facekit.data.audio import SAMPLE_RATE, melspectrogram
 from facekit.data.clips import Clip, ClipFormatError, ClipInfo, read_manifest, write_clip, write_manifest
-from facekit.data.synthetic.articulation import mouth_controls, sample_controls, time_sentence
+from facekit.data.synthetic.articulation import (
+    Timing,
+    mouth_controls,
+    rendition_timing,
+    sample_controls,
+    time_sentence,
+    warp_times,
+)
 from facekit.data.synthetic.face import (
     Identity,
     Motion,
@@ -38,7 +52,7 @@ from facekit.data.synthetic.face import (
     sample_motion,
 )
 from facekit.data.synthetic.speech import Voice, synthesize
-from facekit.data.text import phoneme_track, word_to_phonemes
+from facekit.data.text import frame_times, phoneme_track, word_to_phonemes
 
 GRID_GRAMMAR: tuple[tuple[str, ...], ...] = (
     ("bin", "lay", "place", "set"),
@@ -75,6 +89,40 @@ def sample_sentence(rng: np.random.Generator) -> list[str]:
     return [slot[rng.integers(len(slot))] for slot in GRID_GRAMMAR]
 
 
+def driver_rendition(
+    timing: Timing, rate: float, num_frames: int, fps: float, emotion_max: float, rng: np.random.Generator
+) -> tuple[np.ndarray, dict]:
+    """The driver's own rendition of the target's sentence (said at speaking ``rate``), re-timed to the target's frames.
+
+    Returns the driver's mouth controls at each target frame (T, 4) and its record: its phoneme spans on its own
+    timeline, tempo (its speaking rate relative to the target's), coarticulation, emotion and articulation style (a
+    speaker's own habit: how wide it opens, spreads and rounds its lips, as gains and a shift of the controls).
+    """
+    tempo = float(rng.uniform(0.65, 0.85) if rng.random() < 0.5 else rng.uniform(1.2, 1.5))
+    coarticulation = float(rng.uniform(0.012, 0.035))
+    emotion = float(rng.uniform(0.0, emotion_max))
+    open_gain = float(rng.uniform(0.55, 0.8) if rng.random() < 0.5 else rng.uniform(1.2, 1.45))
+    spread_shift, round_gain = float(rng.uniform(-0.25, 0.25)), float(rng.uniform(0.6, 1.4))
+    spans = rendition_timing(timing.phonemes, tempo, rng)
+    controls = mouth_controls(spans, spans[-1].end, rate * tempo, emotion, coarticulation)
+    controls[0] *= open_gain
+    controls[1] += spread_shift
+    controls[2] *= round_gain
+    times = warp_times(frame_times(num_frames, fps), timing.phonemes, spans)
+    record = {
+        "driver_phonemes": [[round(p.start, 4), round(p.end, 4), p.phoneme] for p in spans],
+        "driver_tempo": round(tempo, 4),
+        "driver_coarticulation": round(coarticulation, 4),
+        "driver_emotion": round(emotion, 4),
+        "driver_style": {
+            "open_gain": round(open_gain, 4),
+            "spread_shift": round(spread_shift, 4),
+            "round_gain": round(round_gain, 4),
+        },
+    }
+    return sample_controls(np.clip(controls, 0.0, 1.0), times), record
+
+
 def make_clip(cfg: Config, index: int) -> Clip:
     """Synthesise clip number ``index`` of the corpus described by ``cfg``."""
     seed, fps = cfg.synth.seed, cfg.data.fps
@@ -87,14 +135,18 @@ def make_clip(cfg: Config, index: int) -> Clip:
     timing = time_sentence([(w, word_to_phonemes(w)) for w in words], seconds, rate, rng)
     controls = mouth_controls(timing.phonemes, seconds, rate, emotion)
     num_frames = int(round(seconds * fps))
-    per_frame = sample_controls(controls, np.arange(num_frames) / fps)
+    per_frame = sample_controls(controls, frame_times(num_frames, fps))
     motion = sample_motion(num_frames, fps, rng)
     size = cfg.data.image_size
     frames = render(speaker.identity, per_frame, motion, size)
     landmarks = landmarks_68(speaker.identity, per_frame, motion, size)
     driver = sample_identity(f"driver{index:05d}", np.random.default_rng([seed, 2, index]))
+    driven, record = per_frame, {}
+    if cfg.data.mouth_driver == "rendition":
+        rendition_rng = np.random.default_rng([seed, 3, index])
+        driven, record = driver_rendition(timing, rate, num_frames, fps, cfg.synth.emotion_max, rendition_rng)
     still = Motion(np.zeros((num_frames, 2), np.float32), np.ones(num_frames, np.float32))
-    mouth = render(driver, per_frame, still, cfg.data.mouth_size, window=mouth_window(driver))
+    mouth = render(driver, driven, still, cfg.data.mouth_size, window=mouth_window(driver))
     wav = synthesize(timing.phonemes, controls, speaker.voice, emotion, seconds, rng)
     audio = np.round(wav * 32767).astype(np.int16)
     info = ClipInfo(
@@ -113,6 +165,8 @@ def make_clip(cfg: Config, index: int) -> Clip:
             "rate": round(rate, 4),
             "pitch": round(speaker.voice.pitch, 2),
             "driver": driver.name,
+            "mouth_driver": cfg.data.mouth_driver,
+            **record,
         },
     )
     return Clip(
@@ -143,6 +197,7 @@ def corpus_settings(cfg: Config) -> dict:
         "sample_rate": SAMPLE_RATE,
         "image_size": cfg.data.image_size,
         "mouth_size": cfg.data.mouth_size,
+        "mouth_driver": cfg.data.mouth_driver,
         "synth": {k: getattr(cfg.synth, k) for k in ("num_identities", "clips_per_identity", "seconds", "seed")},
     }
 
