@@ -52,17 +52,10 @@ FLAGS = {"text": "--text SENTENCE (with --audio) or --align FILE.align", "audio"
 
 def load_model(checkpoint, device: str | torch.device = "cpu"):
     """A checkpoint path, or an already built ``(LipSyncModel, Config)`` -> (model in eval mode, config, label)."""
-    from facekit.evaluation import load_generator
-    from facekit.train.checkpoint import CheckpointError
+    from facekit.checkpoints import load_generator
 
     if isinstance(checkpoint, (str, Path)):
-        try:
-            model, cfg = load_generator(checkpoint, device)
-        except RuntimeError as exc:  # load_state_dict: weights of another architecture than the stored config
-            reason = str(exc).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{checkpoint}: its weights do not fit its own config ({reason}); re-train or re-save it"
-            ) from exc
+        model, cfg = load_generator(checkpoint, device)
         return model, cfg, str(checkpoint)
     model, cfg = checkpoint
     return model.to(device).eval(), cfg, type(model).__name__
