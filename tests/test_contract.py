@@ -142,21 +142,23 @@ def test_every_checkpoint_records_its_data_contract(runs, corpus, tiny_cfg):
         assert sorted(split["train"] + split["eval"]) == sorted(i.id for i in infos)
 
 
-def test_an_expert_that_trained_on_held_out_clips_is_refused_unless_allowed(runs, corpus, tmp_path, capsys):
-    """An expert whose training split covers every clip (as one trained on all of the data would)."""
-    ids = [i.id for i in read_manifest(corpus)[1]]
-    leaky = _edited(
-        runs / "expert" / "last.pt", tmp_path / "leaky.pt", lambda s: s["contract"]["split"].update(train=ids)
-    )
-    args = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus), "--expert", str(leaky)]
+def test_an_expert_that_trained_on_held_out_clips_is_refused_unless_allowed(runs, corpus, tiny_cfg, tmp_path, capsys):
+    """An expert trained on another split of the same data (another data.split_seed) knows some held-out clips."""
+    other = _cfg(tiny_cfg, **{"data.split_seed": 1})
+    train_expert(other, corpus, tmp_path / "expert", progress=False)
+    infos = read_manifest(corpus)[1]
+    held = {i.id for i in select_split(infos, "eval", tiny_cfg.data)}
+    known = held & {i.id for i in select_split(infos, "train", other.data)}
+    assert known, "split_seed=1 holds out the same clips here: pick another seed"
+    args = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus)]
+    args += ["--expert", str(tmp_path / "expert" / "last.pt")]
     assert main(args) == 2
     err = capsys.readouterr().err
-    held = len(json.loads((runs / "gen" / "split.json").read_text())["eval"])
-    assert f"trained on {held} of these {held} clips" in err and "--allow-expert-overlap" in err
+    assert f"trained on {len(known)} of these {len(held)} clips" in err and "--allow-expert-overlap" in err
     out = tmp_path / "report"
     assert main([*args, "--allow-expert-overlap", "--out-dir", str(out)]) == 0
     result = json.loads((out / "results.json").read_text())
-    assert next(iter(result["summary"])) == "warning" and f"on {held} of these" in result["summary"]["warning"]
+    assert next(iter(result["summary"])) == "warning" and f"on {len(known)} of these" in result["summary"]["warning"]
     assert (out / "report.md").read_text().splitlines()[0].startswith("# WARNING: the sync expert")
 
 
