@@ -12,8 +12,8 @@ the run's fixed :class:`~facekit.data.dataset.Split` (the rule and the exact tra
   the clips scored is refused unless the overlap is allowed (``--allow-expert-overlap``), and then stated.
 
 Checkpoints made before contracts were recorded load and generate as before; their contract is rebuilt from their
-config without mel settings or split ("no contract recorded"): sizes and frame rate are still checked, but whether
-such an expert trained on the scored clips is unknown, so scoring with it counts as an overlap.
+config without mel settings or split ("no contract recorded"): sizes and frame rate are still checked, and a result
+scored with such an expert begins with the warning that whether it trained on the scored clips is unknown.
 """
 
 from __future__ import annotations
@@ -118,17 +118,17 @@ def expert_overlap(path: str | Path, names: Sequence[str]) -> list[str] | None:
 
 
 def overlap_note(path: str | Path, names: Sequence[str], allow: bool) -> str | None:
-    """None when the expert at ``path`` trained on none of ``names``; else a ConfigError, or with ``allow`` the
-    warning that must head the result."""
+    """None when the expert at ``path`` trained on none of ``names``; else the warning that must head the result --
+    or, for a known overlap without ``allow``, a ConfigError. An expert without a recorded split is not refused
+    (what it trained on is unknown), but the warning says so."""
     overlap = expert_overlap(path, names)
     if overlap == []:
         return None
     if overlap is None:
-        reason = (f"the sync expert {path} records no training split (no contract recorded: made before facekit "
-                  f"recorded one), so it may have trained on these {len(names)} clips")  # fmt: skip
-    else:
-        shown = ", ".join(overlap[:5]) + (", ..." if len(overlap) > 5 else "")
-        reason = f"the sync expert {path} trained on {len(overlap)} of these {len(names)} clips ({shown})"
+        return (f"WARNING: the sync expert {path} records no training split (no contract recorded: made before "
+                f"facekit recorded one), so whether it trained on these {len(names)} clips is unknown")  # fmt: skip
+    shown = ", ".join(overlap[:5]) + (", ..." if len(overlap) > 5 else "")
+    reason = f"the sync expert {path} trained on {len(overlap)} of these {len(names)} clips ({shown})"
     if not allow:
         raise ConfigError(
             f"{reason}: its sync figures on them would flatter; use an expert that never trained on them, or pass "

@@ -162,12 +162,14 @@ def test_an_expert_that_trained_on_held_out_clips_is_refused_unless_allowed(runs
     assert (out / "report.md").read_text().splitlines()[0].startswith("# WARNING: the sync expert")
 
 
-def test_an_expert_without_a_contract_is_refused_unless_allowed(runs, corpus, tmp_path, capsys):
+def test_an_expert_without_a_contract_is_scored_under_a_warning(runs, corpus, tmp_path):
+    from facekit.evaluation import evaluate_generator
+
     old = _edited(runs / "expert" / "last.pt", tmp_path / "old.pt", lambda s: s.pop("contract"))
-    args = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus), "--expert", str(old)]
-    assert main([*args, "--max-clips", "1"]) == 2
-    assert "no contract recorded" in capsys.readouterr().err
-    assert main([*args, "--max-clips", "1", "--allow-expert-overlap"]) == 0
+    result = evaluate_generator(runs / "gen" / "last.pt", corpus, old, max_clips=1, lpips=False, details=True)
+    warning = result["summary"]["warning"]
+    assert next(iter(result["summary"])) == "warning" and "no contract recorded" in warning
+    assert result["title"].startswith(warning)
 
 
 def test_an_expert_of_another_frame_rate_is_refused_and_another_size_is_a_stated_resize(runs, corpus, tmp_path):
