@@ -115,6 +115,9 @@ def test_the_first_log_record_and_the_console_state_every_active_loss_term(runs,
     assert log[0]["loss_terms"] == {"l1": 1.0, "dssim": 0.5, "sync": cfg.train.sync_weight}
     assert all("sync" in r for r in log) and "loss_terms" not in log[1]
     assert f"loss = 1 x l1 + 0.5 x dssim + {cfg.train.sync_weight:g} x sync" in capsys.readouterr().out
+    # resuming it without the expert would quietly drop the sync term
+    with pytest.raises(ConfigError, match="trained with the loss terms .* give the run's --expert"):
+        train_generator(apply_overrides(cfg, {"train.steps": 3}), corpus, tmp_path / "gen", progress=False)
 
 
 def test_an_expert_of_another_crop_size_is_refused_for_training(runs, corpus, tiny_cfg, tmp_path):

@@ -104,10 +104,6 @@ class Split:
             eval_keys=tuple(eval_keys),
         )
 
-    def rule_of(self, cfg: DataConfig) -> bool:
-        """Whether this split was drawn by ``cfg``'s rule (split_by, eval_fraction, split_seed)."""
-        return (self.by, self.eval_fraction, self.seed) == (cfg.split_by, cfg.eval_fraction, cfg.split_seed)
-
     def clip_ids(self, split: str) -> tuple[str, ...]:
         if split not in ("train", "eval"):
             raise ValueError(f"unknown split {split!r}; use train or eval")

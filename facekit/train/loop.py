@@ -85,24 +85,18 @@ def run(
     step_fn: StepFn,
     run_dir: Path,
     begin: RunStart,
-    loss_terms: dict[str, float],
     progress: bool = True,
     on_checkpoint: Callable[[nn.Module, int], None] | None = None,
 ) -> dict:
     """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record.
 
-    ``begin``: the run folder's resume state and split (:func:`facekit.train.resume.start_run`). ``loss_terms``:
-    {term: weight} of every active loss term, stated on the console, in the log's first record and the checkpoint (a
-    resume with other terms is refused). ``on_checkpoint(model, step)`` runs on the main process after each
-    checkpoint (e.g. to write sample grids)."""
+    ``begin``: the run folder's resume state, split and loss terms (:func:`facekit.train.resume.start_run`); the loss
+    terms are stated on the console, in the log's first record and in the checkpoint. ``on_checkpoint(model, step)``
+    runs on the main process after each checkpoint (e.g. to write sample grids)."""
     rank, world_size = world()
     main_process = rank == 0
     t = cfg.train
-    if begin.state is not None and begin.state.get("loss_terms", loss_terms) != loss_terms:
-        raise ConfigError(
-            f"{run_dir / 'last.pt'} trained with the loss terms {begin.state['loss_terms']}, this resume has "
-            f"{loss_terms}: give the same --expert, or use a new run folder"
-        )
+    loss_terms = begin.loss_terms
     if main_process:
         terms = " + ".join(f"{w:g} x {name}" for name, w in loss_terms.items())
         for note in begin.notes:
@@ -232,7 +226,7 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
 
     ``model.expert_loss``: ``bce`` -- Wav2Lip's in-sync / off-sync pairs (off-sync audio from the same clip) and a BCE
     on the cosine similarity; ``infonce`` -- in-sync windows only, every other window of the batch a negative."""
-    start = start_run(cfg, "expert", data_root, run_dir, world()[0] == 0)
+    start = start_run(cfg, "expert", data_root, run_dir, {cfg.model.expert_loss: 1.0}, world()[0] == 0)
     torch.manual_seed(cfg.train.seed)
     expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
     contrastive = cfg.model.expert_loss == "infonce"
@@ -247,8 +241,7 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
         loss = bce(prob, b["label"])
         return {"loss": loss, "acc": ((prob > 0.5).float() == b["label"]).float().mean().detach()}
 
-    terms = {cfg.model.expert_loss: 1.0}
-    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), start, terms, progress=progress)
+    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), start, progress=progress)
     if world()[0] == 0:
         held_out = SyncDataset(data_root, cfg.data, "eval", seed=12345, fixed=split)
         record["eval"] = evaluate_expert(expert, held_out)
@@ -320,7 +313,7 @@ def train_generator(
         )
     if use_sync:
         check_expert_for_training(expert_path, cfg.data)
-    start = start_run(cfg, "generator", data_root, run_dir, world()[0] == 0)
+    start = start_run(cfg, "generator", data_root, run_dir, generator_loss_terms(cfg, use_sync), world()[0] == 0)
     torch.manual_seed(cfg.train.seed)
     model = LipSyncModel(cfg)
     dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed, fixed=start.split)
@@ -371,8 +364,7 @@ def train_generator(
         if samples is not None:
             save_sample_grid(net, samples, Path(run_dir, "samples", f"step_{step:06d}.png"))
 
-    terms = generator_loss_terms(cfg, use_sync)
-    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), start, terms, progress, write_samples)
+    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), start, progress, write_samples)
 
 
 def generator_loss_terms(cfg: Config, use_sync: bool) -> dict[str, float]:

@@ -5,7 +5,8 @@
   checkpoint recorded, so re-prepared data never moves a clip between sides: every training clip of it must still be
   in the data, and clips added since are left out (and said so).
 - A resume may change only settings that do not alter the run's past (:data:`RESUMABLE`, e.g. a longer
-  ``train.steps``); any other change is a ConfigError naming the keys.
+  ``train.steps``); any other change, or other loss terms (a resume without the run's ``--expert``), is a
+  ConfigError naming them.
 - ``log.jsonl`` keeps only the records up to the checkpoint's step: steps a killed run logged after its last
   checkpoint are trained and logged again, never twice.
 """
@@ -30,6 +31,7 @@ RESUMABLE = ("train.steps", "train.max_minutes", "train.checkpoint_every", "trai
 class RunStart:
     state: dict | None  # the checkpoint to resume from (None: a fresh run)
     split: Split
+    loss_terms: dict[str, float]  # {term: weight} of every active loss term
     notes: list[str] = field(default_factory=list)  # what the console should say about the resume
 
 
@@ -58,16 +60,18 @@ def truncate_log(path: Path, step: int) -> None:
         os.replace(tmp, path)
 
 
-def start_run(cfg: Config, kind: str, data_root: str | Path, run_dir: str | Path, main_process: bool) -> RunStart:
+def start_run(
+    cfg: Config, kind: str, data_root: str | Path, run_dir: str | Path, loss_terms: dict[str, float], main_process: bool
+) -> RunStart:
     """Check a resume against ``run_dir/last.pt`` and fix the split; the main process writes ``config.json``,
     ``split.json`` and the truncated log. Raises ConfigError (before writing anything) when the run cannot resume."""
     run_dir, data_root = Path(run_dir), Path(data_root)
     _, infos = read_manifest(data_root)
     ckpt = run_dir / "last.pt"
     if not ckpt.is_file():
-        start = RunStart(None, Split.draw(infos, cfg.data))
+        start = RunStart(None, Split.draw(infos, cfg.data), loss_terms)
     else:
-        start = _resume(cfg, kind, ckpt, data_root, {i.id for i in infos})
+        start = _resume(cfg, kind, ckpt, data_root, {i.id for i in infos}, loss_terms)
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / "config.json")
@@ -76,8 +80,13 @@ def start_run(cfg: Config, kind: str, data_root: str | Path, run_dir: str | Path
     return start
 
 
-def _resume(cfg: Config, kind: str, ckpt: Path, data_root: Path, present: set[str]) -> RunStart:
+def _resume(
+    cfg: Config, kind: str, ckpt: Path, data_root: Path, present: set[str], loss_terms: dict[str, float]
+) -> RunStart:
     state = load_checkpoint(ckpt, kind)
+    if state.get("loss_terms", loss_terms) != loss_terms:
+        raise ConfigError(f"{ckpt} trained with the loss terms {state['loss_terms']}, this resume has {loss_terms}: "
+                          f"give the run's --expert, or use a new run folder")  # fmt: skip
     changes = config_changes(state["config"], cfg.to_dict())
     refused = {k: v for k, v in changes.items() if k not in RESUMABLE}
     if refused:
@@ -103,4 +112,4 @@ def _resume(cfg: Config, kind: str, ckpt: Path, data_root: Path, present: set[st
     added = present - set(split.train) - set(split.eval)
     if added:
         notes.append(f"{len(added)} clips of {data_root} are not in the run's split (added since it began): left out")
-    return RunStart(state, split, notes)
+    return RunStart(state, split, loss_terms, notes)
