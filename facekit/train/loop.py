@@ -295,12 +295,15 @@ def train_generator(
     """
     t = cfg.train
     use_sync = expert_path is not None
-    if use_sync and (t.sync_weight <= 0 or cfg.data.num_frames != cfg.data.sync_frames):
-        raise ConfigError(
-            f"--expert {expert_path} is given but its sync loss needs train.sync_weight > 0 (now {t.sync_weight:g}) "
-            f"and windows of the expert's length, data.num_frames=data.sync_frames (now {cfg.data.num_frames} and "
-            f"{cfg.data.sync_frames}): add --set data.num_frames={cfg.data.sync_frames}, or leave out --expert"
-        )
+    needs = []
+    if cfg.data.num_frames != cfg.data.sync_frames:
+        needs.append(f"windows of the expert's data.sync_frames={cfg.data.sync_frames} frames (data.num_frames is "
+                     f"{cfg.data.num_frames}: add --set data.num_frames={cfg.data.sync_frames})")  # fmt: skip
+    if t.sync_weight <= 0:
+        needs.append(f"train.sync_weight > 0 (it is {t.sync_weight:g})")
+    if use_sync and needs:
+        raise ConfigError(f"--expert {expert_path} is given but its sync loss needs {' and '.join(needs)}; "
+                          f"or leave out --expert")  # fmt: skip
     if cfg.data.other_face_prob > 0 and not use_sync:
         raise ConfigError(
             f"data.other_face_prob={cfg.data.other_face_prob}: those windows have no ground truth and are trained by "
