@@ -98,13 +98,14 @@ def test_a_run_extended_by_train_steps_continues_with_the_same_losses(corpus, ti
 def test_a_kill_between_checkpoints_leaves_no_duplicated_steps(corpus, tiny_cfg, tmp_path):
     cfg = _cfg(tiny_cfg)
     train_generator(cfg, corpus, tmp_path / "full", progress=False)
-    # killed at step 10 of 12, after the step-8 checkpoint: the run folder holds last.pt of step 8 and 10 log records
+    # killed in step 11 of 12, after the step-8 checkpoint: the folder holds last.pt of step 8 and 10 log records
     train_generator(apply_overrides(cfg, {"train.steps": 8}), corpus, tmp_path / "cut", progress=False)
     state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     state["config"]["train"]["steps"] = 12  # the killed run was meant to go to 12
     torch.save(state, tmp_path / "cut" / "last.pt")
     with (tmp_path / "cut" / "log.jsonl").open("a") as log:
         log.writelines(json.dumps(r) + "\n" for r in _log(tmp_path / "full")[8:10])
+        log.write('{"step": 11, "lo')  # the kill cut this line short
     train_generator(cfg, corpus, tmp_path / "cut", progress=False)
     _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
 

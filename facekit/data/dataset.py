@@ -1,4 +1,4 @@
-"""Training windows from prepared clips: splits by identity, generator windows and sync-expert pairs.
+"""Training windows from prepared clips: a run's fixed split, generator windows and sync-expert pairs.
 
 Image convention (the whole library): float32 NCHW RGB in [0, 1]. A generator window at frame t holds
 
