@@ -26,12 +26,12 @@ import facekit  # noqa: F401 -- before torch: sets GOMP_SPINCOUNT (libgomp reads
 # isort: on
 import torch
 
+from facekit.checkpoints import checkpoint_config, load_checkpoint
 from facekit.config import get_preset
 from facekit.data.dataset import split_keys
 from facekit.data.synthetic.corpus import make_clip
 from facekit.metrics.sync import SyncEvaluator, checkpoint_id, sync_scores
 from facekit.models.sync_expert import SyncExpert
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 
 def other_training_jobs() -> list[str]:

@@ -21,11 +21,11 @@ from collections import Counter
 from pathlib import Path
 
 from facekit.benchmark import run_benchmark
+from facekit.checkpoints import checkpoint_config, load_checkpoint
 from facekit.data.clips import read_manifest
 from facekit.data.dataset import select_split
 from facekit.generate import generate
 from facekit.report import write_outputs
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 
 def held_out_pairs(data: str | Path, checkpoint: str | Path, count: int) -> list[tuple[dict, dict]]:

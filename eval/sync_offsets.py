@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facekit.checkpoints import checkpoint_config, load_checkpoint
 from facekit.data.clips import load_clip, read_manifest
 from facekit.data.dataset import select_split
 from facekit.metrics.sync import SyncEvaluator, offset_recovery
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facekit.contract import overlap_note
 from facekit.data.audio import SAMPLE_RATE
 from facekit.data.prepare import FPS, ClipSkipped, PrepareOptions
 from facekit.data.video import resize_frames
@@ -71,6 +72,7 @@ class BenchmarkOptions:
     num_samples: int = 4  # clips whose sample frames go into the report
     sample_frames: int = 4  # frames per sample clip
     lpips_cache: str | None = None  # folder of `facekit weights lpips` (default: its default cache)
+    allow_expert_overlap: bool = False  # score with an expert that trained on some of the clips (the title says so)
 
 
 @dataclass
@@ -442,6 +444,7 @@ def run_benchmark(
         except FaceError as exc:
             raise FaceError(f"{exc}; or pass --aligned if the videos already are aligned face crops") from exc
     pairs, unmatched = match_videos(generated, ground_truth)
+    overlap = overlap_note(expert, [p[0] for p in pairs], options.allow_expert_overlap) if expert else None
     networks = SyncNetworks(expert, syncnet)
     from facekit.metrics.lpips import lpips_or_reason
 
@@ -494,11 +497,12 @@ def run_benchmark(
         "options": str(asdict(options)),
     }
     notes = [f"ground truth without a generated video (not scored): {p}" for p in unmatched]
+    notes = [overlap, *notes] if overlap else notes
     summary: dict = summarise(per_clip) if per_clip else {m: {} for m in METHODS}
     if networks.expert is not None:
         summary["expert_id"] = networks.expert.expert_id
     return {
-        "title": "facekit benchmark: generated vs ground-truth videos",
+        "title": f"{overlap + ' -- ' if overlap else ''}facekit benchmark: generated vs ground-truth videos",
         "mode": "folders",
         "settings": settings,
         "clips": len(per_clip),

@@ -175,7 +175,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from facekit.benchmark import BenchmarkOptions, run_benchmark
         from facekit.metrics.syncnet_official import OfficialWeightsError
 
-        options = BenchmarkOptions(aligned=args.aligned, image_size=args.image_size, max_trim_frames=args.max_trim)
+        options = BenchmarkOptions(aligned=args.aligned, image_size=args.image_size, max_trim_frames=args.max_trim,
+                                   allow_expert_overlap=args.allow_expert_overlap)  # fmt: skip
         try:
             result = run_benchmark(args.generated, args.ground_truth, args.expert, args.syncnet, options, progress=True)
         except OfficialWeightsError as exc:
@@ -193,6 +194,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.max_clips,
             still_face=args.still_face,
             details=details,
+            allow_expert_overlap=args.allow_expert_overlap,
         )
     result["command"] = " ".join(["facekit", *args.argv])
     if args.out_dir:
@@ -208,6 +210,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(json.dumps({"clips": result["clips"], "summary": result["summary"]}, indent=2))
     for skip in result.get("skipped", []):
         print(f"skipped {skip['clip']}: {skip['reason']}", file=sys.stderr)
+    for note in result.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -347,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="generator checkpoint (last.pt of a run), with --data")
     p.add_argument("--data", help="prepared clips, with --checkpoint")
     p.add_argument("--expert", help="sync-expert checkpoint for LSE-D / LSE-C / offset")
+    p.add_argument(
+        "--allow-expert-overlap",
+        action="store_true",
+        help="score even with an expert that trained on some of the scored clips (the result's first line says so)",
+    )
     p.add_argument("--syncnet", help="folders: the official syncnet_v2.model for paper-comparable LSE-D / LSE-C")
     p.add_argument("--aligned", action="store_true", help="folders: the videos already are aligned face crops")
     p.add_argument("--image-size", type=int, help="folders: crop side (default 96, or the crops' own with --aligned)")
@@ -397,12 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from facekit.checkpoints import CheckpointError
     from facekit.data.audio import AudioError
     from facekit.data.clips import ClipFormatError
     from facekit.data.face import FaceError
     from facekit.data.text import TextError
     from facekit.data.video import VideoError
-    from facekit.train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

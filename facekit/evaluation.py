@@ -19,21 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.data.clips import load_clip, read_manifest
+from facekit.checkpoints import load_generator
+from facekit.config import ConfigError, DataConfig
+from facekit.contract import Contract, check_expert_for_scoring, load_contract, overlap_note
+from facekit.data.clips import ClipInfo, load_clip, read_manifest
 from facekit.data.dataset import clip_windows, mouth_label, select_split
 from facekit.metrics.image import mouth_region, psnr, ssim
 from facekit.models.lipsync import LipSyncModel
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 METHODS = ("generated", "reference_pasted", "mean_mouth")
-
-
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[LipSyncModel, object]:
-    state = load_checkpoint(path, "generator", map_location=device)
-    cfg = checkpoint_config(state, path)
-    model = LipSyncModel(cfg)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), cfg
 
 
 @torch.no_grad()
@@ -88,6 +82,28 @@ def mouth_lpips_or_reason(image_size: int) -> tuple[torch.nn.Module | None, str]
     return lpips_or_reason()
 
 
+def choose_clips(
+    checkpoint: str | Path, contract: Contract, data: DataConfig, data_root: str | Path, split: str
+) -> tuple[list[ClipInfo], list[str]]:
+    """The clips of ``split`` the generator's ``contract`` recorded (``all``: every clip of ``data_root``), in
+    manifest order, and notes: which of them are missing from ``data_root``, or that no split was recorded (then it is
+    drawn from the manifest by the checkpoint's rule ``data``, which re-preparing the data may have moved)."""
+    _, infos = read_manifest(data_root)
+    if split == "all":
+        return infos, []
+    if contract.split is None:
+        note = (f"{checkpoint} records no split (no contract recorded: made before facekit recorded one); its "
+                f"{split} clips are drawn again from {data_root}'s manifest")  # fmt: skip
+        return select_split(infos, split, data), [note]
+    chosen = select_split(infos, split, data, contract.split)
+    expected = contract.split.clip_ids(split)
+    missing = sorted(set(expected) - {i.id for i in chosen})
+    if not missing:
+        return chosen, []
+    return chosen, [f"{len(missing)} of the checkpoint's {len(expected)} {split} clips are missing from {data_root}: "
+                    f"{', '.join(missing)}"]  # fmt: skip
+
+
 def evaluate_generator(
     checkpoint: str | Path,
     data_root: str | Path,
@@ -100,9 +116,14 @@ def evaluate_generator(
     lpips: bool = True,
     details: bool = False,
     num_samples: int = 4,
+    allow_expert_overlap: bool = False,
 ) -> dict:
     """Per-clip and mean figures of the generator and the baselines on ``split`` of ``data_root``.
 
+    The clips are those the checkpoint recorded for ``split`` (:func:`choose_clips`). ``expert`` is checked against
+    the generator's data contract (``facekit.contract``): another frame rate is an error, another crop size a stated
+    resize, and an expert that trained on any scored clip is refused unless ``allow_expert_overlap`` (then the
+    result's title and summary begin with the warning).
     ``still_face``: animate the reference frame (see ``clip_windows``) instead of re-dubbing each clip's own video.
     ``lpips``: also mouth-region LPIPS when its weights are fetched (else the reason it is skipped, in the summary).
     ``details``: also keep what ``facekit.report.write_report`` draws -- the mdist(offset) and per-frame confidence
@@ -110,13 +131,20 @@ def evaluate_generator(
     (``result["samples"]``, arrays, not JSON).
     """
     model, cfg = load_generator(checkpoint)
-    _, infos = read_manifest(data_root)
-    infos = select_split(infos, split, cfg.data)[:max_clips]
+    contract = load_contract(checkpoint, "generator")
+    infos, notes = choose_clips(checkpoint, contract, cfg.data, data_root, split)
+    infos = infos[:max_clips]
+    if not infos:
+        raise ConfigError(f"{data_root}: none of the checkpoint's {split} clips is there; give the data it was "
+                          f"trained on, or --split all")  # fmt: skip
     mouth = mouth_label(infos, cfg.model.cascade.order)  # from the clips' own record: "oracle mouth" is labelled
-    sync = None
+    sync, warning = None, None
     if expert is not None:
         from facekit.metrics.sync import SyncEvaluator
 
+        resize = check_expert_for_scoring(expert, contract)
+        warning = overlap_note(expert, [i.id for i in infos], allow_expert_overlap)
+        notes += [n for n in (warning, resize) if n]
         sync = SyncEvaluator(expert)
     lpips_net, lpips_note = mouth_lpips_or_reason(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
     clips, curves, samples = [], [], []
@@ -157,6 +185,8 @@ def evaluate_generator(
         summary["expert_id"] = sync.expert_id
     summary["lpips"] = lpips_note
     summary["mouth_modality"] = mouth
+    if warning:
+        summary = {"warning": warning, **summary}
     result = {
         "split": split,
         "mouth_modality": mouth,
@@ -165,11 +195,14 @@ def evaluate_generator(
         "still_face": still_face,
         "summary": summary,
         "per_clip": clips,
+        "notes": notes,
     }
     if details:
         result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}" + (
             " (oracle mouth)" if mouth == "oracle mouth" else ""
         )
+        if warning:
+            result["title"] = f"{warning} -- {result['title']}"
         result["settings"] = {
             "data": str(data_root),
             "split": split,

@@ -66,7 +66,7 @@ SILENT_DBFS = -60.0
 
 def _attempt(problems: list[str], load: Callable, *args, **kwargs):
     """``load(*args, **kwargs)``, or None with its error added to ``problems`` (an input that cannot be used)."""
-    from facekit.train.checkpoint import CheckpointError
+    from facekit.checkpoints import CheckpointError
 
     try:
         return load(*args, **kwargs)
@@ -78,7 +78,7 @@ def _attempt(problems: list[str], load: Callable, *args, **kwargs):
 def _peek_checkpoint(checkpoint, problems: list[str]):
     """(the config, the data source it trained on -- None when not recorded) of a checkpoint path, without building
     its model; (None, None) with the error added to ``problems`` when it is no generator checkpoint."""
-    from facekit.train.checkpoint import checkpoint_config, load_checkpoint
+    from facekit.checkpoints import checkpoint_config, load_checkpoint
 
     if not isinstance(checkpoint, (str, Path)):
         return checkpoint[1], None
@@ -106,17 +106,10 @@ def _outside_training_data(checkpoint, trained_on: str | None) -> list[str]:
 
 def load_model(checkpoint, device: str | torch.device = "cpu"):
     """A checkpoint path, or an already built ``(LipSyncModel, Config)`` -> (model in eval mode, config, label)."""
-    from facekit.evaluation import load_generator
-    from facekit.train.checkpoint import CheckpointError
+    from facekit.checkpoints import load_generator
 
     if isinstance(checkpoint, (str, Path)):
-        try:
-            model, cfg = load_generator(checkpoint, device)
-        except RuntimeError as exc:  # load_state_dict: weights of another architecture than the stored config
-            reason = str(exc).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{checkpoint}: its weights do not fit its own config ({reason}); re-train or re-save it"
-            ) from exc
+        model, cfg = load_generator(checkpoint, device)
         return model, cfg, str(checkpoint)
     model, cfg = checkpoint
     return model.to(device).eval(), cfg, type(model).__name__

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import av
 
+from facekit.checkpoints import checkpoint_config, load_checkpoint
 from facekit.data.clips import read_manifest
 from facekit.data.dataset import select_split
 from facekit.demo import run_demo
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 TINY = [
     "synth.num_identities=4",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from facekit.checkpoints import CheckpointError
 from facekit.cli import main
 from facekit.config import apply_overrides, tiny
 from facekit.data import paste
@@ -19,7 +20,7 @@ from facekit.generate import GenerateError, generate
 from facekit.inputs import loop_indices
 from facekit.models.lipsync import LipSyncModel
 from facekit.speech_alignment import approximate_alignment
-from facekit.train.checkpoint import CheckpointError, save_checkpoint
+from facekit.train.checkpoint import save_checkpoint
 
 
 def save_png(path, image: np.ndarray) -> None:

@@ -187,9 +187,9 @@ def _shifted(audio: np.ndarray, frames: int) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.skipif(not EXPERT_CKPT.is_file(), reason=f"no trained expert at {EXPERT_CKPT} (facekit train expert)")
 def test_trained_expert_finds_zero_and_shifted_offsets():
+    from facekit.checkpoints import checkpoint_config, load_checkpoint
     from facekit.data.dataset import split_keys
     from facekit.data.synthetic.corpus import make_clip
-    from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
     cfg = checkpoint_config(load_checkpoint(EXPERT_CKPT, "expert"), EXPERT_CKPT)
     names = [f"id{i:04d}" for i in range(cfg.synth.num_identities)]

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from facekit.config import apply_overrides
+from facekit.checkpoints import CheckpointError, checkpoint_config, load_checkpoint, load_expert
+from facekit.config import ConfigError, apply_overrides
 from facekit.models.lipsync import LipSyncModel
-from facekit.train.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
-from facekit.train.loop import epoch_batches, load_expert, train_expert, train_generator
+from facekit.train.loop import epoch_batches, train_expert, train_generator
 
 
 def _cfg(tiny_cfg, **over):
@@ -79,25 +79,43 @@ def test_checkpoint_round_trips_to_identical_outputs(corpus, tiny_cfg, tmp_path)
     assert torch.equal(a(batch)["image"], b(batch)["image"])
 
 
-def test_killed_and_resumed_run_continues_with_the_same_losses(corpus, tiny_cfg, tmp_path):
+def _same_losses(full: list[dict], cut: list[dict]) -> None:
+    assert [r["step"] for r in cut] == [r["step"] for r in full]
+    for a, b in zip(full, cut, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6)
+
+
+def test_a_run_extended_by_train_steps_continues_with_the_same_losses(corpus, tiny_cfg, tmp_path):
     cfg = _cfg(tiny_cfg)
     train_generator(cfg, corpus, tmp_path / "full", progress=False)
-    # "kill" after step 8: train to 8 with the same config except steps, then resume to 12
+    # a run of 8 steps, extended to 12: a config change that does not alter its past
+    train_generator(apply_overrides(cfg, {"train.steps": 8}), corpus, tmp_path / "cut", progress=False)
+    train_generator(apply_overrides(cfg, {"train.max_minutes": 60.0}), corpus, tmp_path / "cut", progress=False)
+    _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
+    assert checkpoint_config(load_checkpoint(tmp_path / "cut" / "last.pt")).train.max_minutes == 60.0
+
+
+def test_a_kill_between_checkpoints_leaves_no_duplicated_steps(corpus, tiny_cfg, tmp_path):
+    cfg = _cfg(tiny_cfg)
+    train_generator(cfg, corpus, tmp_path / "full", progress=False)
+    # killed in step 11 of 12, after the step-8 checkpoint: the folder holds last.pt of step 8 and 10 log records
     train_generator(apply_overrides(cfg, {"train.steps": 8}), corpus, tmp_path / "cut", progress=False)
     state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
-    state["config"]["train"]["steps"] = 12  # the interrupted run was meant to go to 12
+    state["config"]["train"]["steps"] = 12  # the killed run was meant to go to 12
     torch.save(state, tmp_path / "cut" / "last.pt")
+    with (tmp_path / "cut" / "log.jsonl").open("a") as log:
+        log.writelines(json.dumps(r) + "\n" for r in _log(tmp_path / "full")[8:10])
+        log.write('{"step": 11, "lo')  # the kill cut this line short
     train_generator(cfg, corpus, tmp_path / "cut", progress=False)
-    full, cut = _log(tmp_path / "full"), _log(tmp_path / "cut")
-    assert [r["step"] for r in cut] == list(range(1, 13))
-    for a, b in zip(full, cut, strict=True):
-        assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6)
+    _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
 
 
 def test_resume_with_another_config_is_refused(corpus, tiny_cfg, tmp_path):
     train_generator(_cfg(tiny_cfg, **{"train.steps": 2}), corpus, tmp_path / "run", progress=False)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match="another config .*train.lr: 0.0002 -> 1.0"):
         train_generator(_cfg(tiny_cfg, **{"train.steps": 2, "train.lr": 1.0}), corpus, tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="at step 2, past train.steps=1"):
+        train_generator(_cfg(tiny_cfg, **{"train.steps": 1}), corpus, tmp_path / "run", progress=False)
 
 
 def _assert_eval_is_the_saved_experts_on_held_out(record, run, corpus, cfg):

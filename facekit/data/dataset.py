@@ -1,4 +1,4 @@
-"""Training windows from prepared clips: splits by identity, generator windows and sync-expert pairs.
+"""Training windows from prepared clips: a run's fixed split, generator windows and sync-expert pairs.
 
 Image convention (the whole library): float32 NCHW RGB in [0, 1]. A generator window at frame t holds
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,24 +74,72 @@ def split_key(info: ClipInfo, by: str) -> str:
     raise ValueError(f"data.split_by={by!r}: use identity or sentence")
 
 
-def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig) -> list[ClipInfo]:
-    """The clips of ``split`` ("train", "eval" or "all"); a held-out key (identity or sentence, ``data.split_by``)
-    never appears in "train"."""
+@dataclass(frozen=True)
+class Split:
+    """A run's fixed train / held-out assignment: the rule it was drawn by and the exact clips on each side.
+
+    Drawn once from the manifest at the start of training (:meth:`draw`), written to the run folder (``split.json``)
+    and into every checkpoint; datasets and evaluation then take the clip ids as given, so re-preparing the data (a
+    clip skipped or added) never moves a clip between sides. ``train_keys`` / ``eval_keys`` are the split keys
+    (identities or sentences, ``by``) the clips were split by."""
+
+    by: str
+    eval_fraction: float
+    seed: int
+    train: tuple[str, ...]  # clip ids
+    eval: tuple[str, ...]
+    train_keys: tuple[str, ...]
+    eval_keys: tuple[str, ...]
+
+    @classmethod
+    def draw(cls, infos: Sequence[ClipInfo], cfg: DataConfig) -> Split:
+        """Split ``infos`` by ``data.split_by`` / ``eval_fraction`` / ``split_seed`` (a held-out key never trains)."""
+        keys = [split_key(i, cfg.split_by) for i in infos]
+        train_keys, eval_keys = split_keys(keys, cfg.eval_fraction, cfg.split_seed)
+        held = set(eval_keys)
+        return cls(
+            by=cfg.split_by,
+            eval_fraction=cfg.eval_fraction,
+            seed=cfg.split_seed,
+            train=tuple(i.id for i, k in zip(infos, keys, strict=True) if k not in held),
+            eval=tuple(i.id for i, k in zip(infos, keys, strict=True) if k in held),
+            train_keys=tuple(train_keys),
+            eval_keys=tuple(eval_keys),
+        )
+
+    def clip_ids(self, split: str) -> tuple[str, ...]:
+        if split not in ("train", "eval"):
+            raise ValueError(f"unknown split {split!r}; use train or eval")
+        return self.train if split == "train" else self.eval
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Split:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig, fixed: Split | None = None) -> list[ClipInfo]:
+    """The clips of ``split`` ("train", "eval" or "all"), in manifest order: those ``fixed`` lists, or, without a
+    fixed split, drawn from ``infos`` by ``cfg``'s rule (a held-out key never appears in "train")."""
     if split == "all":
         return list(infos)
-    if split not in ("train", "eval"):
-        raise ValueError(f"unknown split {split!r}; use train, eval or all")
-    keys = [split_key(i, cfg.split_by) for i in infos]
-    train, held = split_keys(keys, cfg.eval_fraction, cfg.split_seed)
-    keep = set(train if split == "train" else held)
-    return [i for i, k in zip(infos, keys, strict=True) if k in keep]
+    keep = set((fixed or Split.draw(infos, cfg)).clip_ids(split))
+    return [i for i in infos if i.id in keep]
 
 
 class _Clips:
     """Prepared clips of one split, with per-frame modality windows precomputed once."""
 
     def __init__(
-        self, root: str | Path, split: str, cfg: DataConfig, in_memory: bool, audio_offset_frames: int
+        self,
+        root: str | Path,
+        split: str,
+        cfg: DataConfig,
+        in_memory: bool,
+        audio_offset_frames: int,
+        fixed: Split | None,
     ) -> None:
         settings, infos = read_manifest(root)
         if settings.get("image_size") != cfg.image_size:
@@ -98,7 +147,7 @@ class _Clips:
                 f"{root}: clips are {settings.get('image_size')}px but data.image_size={cfg.image_size}; "
                 f"regenerate the data or set data.image_size={settings.get('image_size')}"
             )
-        self.infos = select_split(infos, split, cfg)
+        self.infos = select_split(infos, split, cfg, fixed)
         if not self.infos:
             raise ValueError(f"{root}: split {split!r} has no clips")
         self.clips: list[Clip] = [load_clip(root, info, mmap=not in_memory) for info in self.infos]
@@ -189,7 +238,8 @@ def clip_windows(
 
 
 class FaceDataset(Dataset):
-    """Generator training windows (see the module docstring); one item per start frame of every clip."""
+    """Generator training windows (see the module docstring); one item per start frame of every clip of ``split``:
+    the clips ``fixed`` (a run's :class:`Split`) lists, or, without one, drawn from the manifest by ``cfg``'s rule."""
 
     def __init__(
         self,
@@ -199,12 +249,13 @@ class FaceDataset(Dataset):
         seed: int = 0,
         in_memory: bool = True,
         uses_mouth: bool = True,
+        fixed: Split | None = None,
     ) -> None:
         """``uses_mouth``: the model reads the mouth modality, so its kind must be ``data.mouth_driver``'s."""
         self.cfg = cfg
         self.seed = seed
         self.epoch = 0
-        self.data = _Clips(root, split, cfg, in_memory, cfg.audio_offset_frames)
+        self.data = _Clips(root, split, cfg, in_memory, cfg.audio_offset_frames, fixed)
         if uses_mouth:
             check_mouth_driver(root, self.data.infos, cfg)
         k = cfg.num_frames
@@ -269,7 +320,7 @@ class SyncDataset(Dataset):
     """Sync-expert windows: (5 lower-half frames, mel window, label) with in-sync and off-sync pairs 50/50.
 
     Off-sync audio comes from the same clip at least ``min_offset`` frames away (Wav2Lip's negatives), so the expert
-    must use timing, not identity or voice.
+    must use timing, not identity or voice. ``split`` / ``fixed``: as :class:`FaceDataset`.
     """
 
     def __init__(
@@ -281,13 +332,14 @@ class SyncDataset(Dataset):
         in_memory: bool = True,
         min_offset: int = 3,
         negatives: bool = True,
+        fixed: Split | None = None,
     ) -> None:
         self.cfg = cfg
         self.seed = seed
         self.epoch = 0
         self.min_offset = min_offset
         self.negatives = negatives  # False: every pair in sync (InfoNCE takes its negatives from the batch)
-        self.data = _Clips(root, split, cfg, in_memory, audio_offset_frames=0)  # the expert's windows: frames t..t+4
+        self.data = _Clips(root, split, cfg, in_memory, 0, fixed)  # the expert's windows: frames t..t+4
         k = cfg.sync_frames
         self.index = [(c, t) for c, clip in enumerate(self.data.clips) for t in range(clip.info.num_frames - k + 1)]
 

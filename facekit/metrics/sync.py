@@ -32,10 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from facekit.checkpoints import checkpoint_config, load_checkpoint, load_expert
 from facekit.data.audio import FPS, SAMPLE_RATE, load_audio, mel_windows, melspectrogram
 from facekit.models.sync_expert import SyncExpert, lower_half
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
-from facekit.train.loop import load_expert
 
 WINDOW_FRAMES = 5  # video frames per window: 0.2 s at 25 fps
 MAX_OFFSET = 15  # the field's offset search, -15 .. +15 frames

@@ -1,10 +1,11 @@
 """Training: the sync expert and the generator, resumable to the exact step and loss.
 
 Both loops share one skeleton (:func:`run`): a seeded, epoch-wise shuffled order of windows, a progress bar, a JSONL
-log (``log.jsonl``), an atomic checkpoint every ``train.checkpoint_every`` steps and at the end (``last.pt``), and the
-resolved config written into the run folder. Resuming rebuilds the same batch order from (seed, epoch), skips the
-batches already seen and restores model, optimizer and RNG state -- so a killed-and-resumed run continues from the
-same step with the same losses as an uninterrupted one.
+log (``log.jsonl``, whose first record also holds ``loss_terms``: every active loss term and its weight), an atomic
+checkpoint every ``train.checkpoint_every`` steps and at the end (``last.pt``, with the run's data contract), and the
+resolved config and fixed split written into the run folder (``facekit.train.resume``). Resuming rebuilds the same
+batch order from (seed, epoch), skips the batches already seen and restores model, optimizer and RNG state -- so a
+killed-and-resumed run continues from the same step with the same losses as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from facekit.checkpoints import CheckpointError, load_checkpoint, load_expert
 from facekit.config import Config, ConfigError
+from facekit.contract import check_expert_for_training, data_contract
 from facekit.data.clips import data_source
-from facekit.data.dataset import FaceDataset, SyncDataset
+from facekit.data.dataset import FaceDataset, Split, SyncDataset
 from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
 from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync, lower_half, sync_loss
-from facekit.train.checkpoint import CheckpointError, checkpoint_config, load_checkpoint, save_checkpoint
+from facekit.train.checkpoint import save_checkpoint
+from facekit.train.resume import RunStart, start_run
 
 StepFn = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
 
@@ -81,19 +85,26 @@ def run(
     dataset: Dataset,
     step_fn: StepFn,
     run_dir: Path,
-    extra_state: dict | None = None,
+    begin: RunStart,
     progress: bool = True,
     on_checkpoint: Callable[[nn.Module, int], None] | None = None,
+    extra_state: dict | None = None,
 ) -> dict:
     """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record.
 
-    ``on_checkpoint(model, step)`` runs on the main process after each checkpoint (e.g. to write sample grids)."""
+    ``begin``: the run folder's resume state, split and loss terms (:func:`facekit.train.resume.start_run`); the loss
+    terms are stated on the console, in the log's first record and in the checkpoint. ``on_checkpoint(model, step)``
+    runs on the main process after each checkpoint (e.g. to write sample grids); ``extra_state`` is stored in every
+    checkpoint (e.g. the data source)."""
     rank, world_size = world()
     main_process = rank == 0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if main_process:
-        cfg.save(run_dir / "config.json")
     t = cfg.train
+    loss_terms = begin.loss_terms
+    if main_process:
+        terms = " + ".join(f"{w:g} x {name}" for name, w in loss_terms.items())
+        for note in begin.notes:
+            print(f"train {kind}: {note}")
+        print(f"train {kind}: loss = {terms}")
     if t.batch_size % world_size:
         raise ValueError(f"train.batch_size={t.batch_size} must be divisible by the {world_size} processes")
     device = pick_device(t.device)
@@ -105,10 +116,8 @@ def run(
         model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=t.lr, betas=(0.5, 0.999))
     step, ckpt = 0, run_dir / "last.pt"
-    if ckpt.is_file():
-        state = load_checkpoint(ckpt, kind)
-        if checkpoint_config(state, ckpt).to_dict() != cfg.to_dict():
-            raise ValueError(f"{ckpt} was made with another config; use a new run folder or the same config")
+    if begin.state is not None:
+        state = begin.state
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
@@ -121,6 +130,7 @@ def run(
 
         net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     log = (run_dir / "log.jsonl").open("a") if main_process else None
+    first_record = log is not None and log.tell() == 0
     per_epoch = len(epoch_batches(len(dataset), t.batch_size, t.seed, 0))
     if per_epoch == 0:
         raise ValueError(f"{len(dataset)} windows is less than one batch of {t.batch_size}; lower train.batch_size")
@@ -166,8 +176,9 @@ def run(
                 record = {"step": step, **{k: round(float(v), 6) for k, v in zip(out, values, strict=True)}}
                 record["windows_per_s"] = round(world_size * seen / (time.perf_counter() - start), 1)
                 if log is not None:
-                    log.write(json.dumps(record) + "\n")
+                    log.write(json.dumps({**record, "loss_terms": loss_terms} if first_record else record) + "\n")
                     log.flush()
+                    first_record = False
             over_budget = t.max_minutes > 0 and time.perf_counter() - start > 60 * t.max_minutes
             if world_size > 1 and t.max_minutes > 0:  # every process stops at the same step
                 flag = torch.tensor(float(over_budget))
@@ -175,7 +186,9 @@ def run(
                 over_budget = bool(flag)
             if main_process and (step % t.checkpoint_every == 0 or step == t.steps or over_budget):
                 state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
-                state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), **(extra_state or {}))
+                state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), loss_terms=loss_terms)
+                state["contract"] = data_contract(cfg.data, begin.split).to_dict()
+                state.update(extra_state or {})
                 save_checkpoint(ckpt, state)
                 if on_checkpoint is not None:
                     on_checkpoint(model, step)
@@ -217,10 +230,12 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
 
     ``model.expert_loss``: ``bce`` -- Wav2Lip's in-sync / off-sync pairs (off-sync audio from the same clip) and a BCE
     on the cosine similarity; ``infonce`` -- in-sync windows only, every other window of the batch a negative."""
+    start = start_run(cfg, "expert", data_root, run_dir, {cfg.model.expert_loss: 1.0}, world()[0] == 0)
     torch.manual_seed(cfg.train.seed)
     expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
     contrastive = cfg.model.expert_loss == "infonce"
-    dataset = SyncDataset(data_root, cfg.data, "train", seed=cfg.train.seed, negatives=not contrastive)
+    split = start.split
+    dataset = SyncDataset(data_root, cfg.data, "train", seed=cfg.train.seed, negatives=not contrastive, fixed=split)
 
     def step_fn(net: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
         if contrastive:
@@ -230,9 +245,10 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
         loss = bce(prob, b["label"])
         return {"loss": loss, "acc": ((prob > 0.5).float() == b["label"]).float().mean().detach()}
 
-    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), progress=progress)
+    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), start, progress=progress)
     if world()[0] == 0:
-        record["eval"] = evaluate_expert(expert, SyncDataset(data_root, cfg.data, "eval", seed=12345))
+        held_out = SyncDataset(data_root, cfg.data, "eval", seed=12345, fixed=split)
+        record["eval"] = evaluate_expert(expert, held_out)
         Path(run_dir, "eval.json").write_text(json.dumps(record["eval"], indent=2) + "\n")
     return record
 
@@ -265,14 +281,6 @@ def evaluate_expert(expert: SyncExpert, dataset: SyncDataset, batch_size: int = 
     }
 
 
-def load_expert(path: str | Path, device: torch.device | str = "cpu") -> SyncExpert:
-    state = load_checkpoint(path, "expert", map_location=device)
-    cfg = checkpoint_config(state, path)
-    expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
-    expert.load_state_dict(state["model"])
-    return expert.to(device).eval().requires_grad_(False)
-
-
 def train_generator(
     cfg: Config, data_root: str | Path, run_dir: str | Path, expert_path: str | Path | None = None, progress=True
 ) -> dict:
@@ -281,33 +289,47 @@ def train_generator(
     - ``l1_weight``         x L1 on the mouth region (the lower half: the only part that differs), over the frames
       that have a ground truth (all but ``data.other_face_prob``'s windows, which only the sync loss trains);
     - ``ssim_weight``       x (1 - SSIM) on the mouth region;
-    - ``sync_weight``       x the frozen expert's sync loss (windows of ``data.sync_frames`` frames and an expert);
+    - ``sync_weight``       x the frozen expert's sync loss: with ``expert_path``, which then needs windows of
+      ``data.sync_frames`` frames (``data.num_frames``), sync_weight > 0 and the expert's data contract (crop size,
+      fps, sync window, mel settings) -- else a ConfigError, never a silently absent term;
     - ``perceptual_weight`` x LPIPS-alex on the mouth region (needs ``facekit weights lpips``);
     - ``gan_weight``        x the hinge adversarial loss of a patch discriminator (trained alongside);
     - ``aux_weight``        x the contrastive baseline's InfoNCE term.
 
     At each checkpoint a sample grid of ``train.samples`` held-out windows is written to ``samples/step_XXXXXX.png``.
     """
-    torch.manual_seed(cfg.train.seed)
-    model = LipSyncModel(cfg)
-    uses_mouth = "mouth" in cfg.model.cascade.order
-    dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed, uses_mouth=uses_mouth)
-    device = pick_device(cfg.train.device)
-    expert = load_expert(expert_path, device) if expert_path else None
     t = cfg.train
-    use_sync = expert is not None and t.sync_weight > 0 and cfg.data.num_frames == cfg.data.sync_frames
+    use_sync = expert_path is not None
+    needs = []
+    if cfg.data.num_frames != cfg.data.sync_frames:
+        needs.append(f"windows of the expert's data.sync_frames={cfg.data.sync_frames} frames (data.num_frames is "
+                     f"{cfg.data.num_frames}: add --set data.num_frames={cfg.data.sync_frames})")  # fmt: skip
+    if t.sync_weight <= 0:
+        needs.append(f"train.sync_weight > 0 (it is {t.sync_weight:g})")
+    if use_sync and needs:
+        raise ConfigError(f"--expert {expert_path} is given but its sync loss needs {' and '.join(needs)}; "
+                          f"or leave out --expert")  # fmt: skip
     if cfg.data.other_face_prob > 0 and not use_sync:
         raise ConfigError(
             f"data.other_face_prob={cfg.data.other_face_prob}: those windows have no ground truth and are trained by "
             "the sync expert alone; give --expert, train.sync_weight > 0 and data.num_frames=data.sync_frames, or 0"
         )
+    if t.perceptual_weight > 0 and cfg.data.image_size // 2 < 31:
+        raise ConfigError(
+            f"train.perceptual_weight needs a mouth region of at least 31 px (AlexNet's smallest input); "
+            f"data.image_size={cfg.data.image_size} gives {cfg.data.image_size // 2}: use 64 or more, or weight 0"
+        )
+    if use_sync:
+        check_expert_for_training(expert_path, cfg.data)
+    start = start_run(cfg, "generator", data_root, run_dir, generator_loss_terms(cfg, use_sync), world()[0] == 0)
+    torch.manual_seed(cfg.train.seed)
+    model = LipSyncModel(cfg)
+    uses_mouth = "mouth" in cfg.model.cascade.order
+    dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed, uses_mouth=uses_mouth, fixed=start.split)
+    device = pick_device(cfg.train.device)
+    expert = load_expert(expert_path, device) if use_sync else None
     perceptual = None
     if t.perceptual_weight > 0:
-        if cfg.data.image_size // 2 < 31:
-            raise ConfigError(
-                f"train.perceptual_weight needs a mouth region of at least 31 px (AlexNet's smallest input); "
-                f"data.image_size={cfg.data.image_size} gives {cfg.data.image_size // 2}: use 64 or more, or weight 0"
-            )
         from facekit.metrics.lpips import LPIPSMetric
 
         perceptual = LPIPSMetric().to(device)
@@ -345,24 +367,37 @@ def train_generator(
             record["sync"] = sync.detach()
         return {"loss": loss, **record}
 
-    samples = sample_windows(data_root, cfg, t.samples)
+    samples = sample_windows(data_root, cfg, t.samples, start.split)
 
     def write_samples(net: nn.Module, step: int) -> None:
         if samples is not None:
             save_sample_grid(net, samples, Path(run_dir, "samples", f"step_{step:06d}.png"))
 
     source = {"data_source": data_source(data_root)}  # what it trained on: generate warns on data it never saw
-    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), source, progress, write_samples)
+    return run(cfg, "generator", model, dataset, step_fn, Path(run_dir), start, progress, write_samples, source)
 
 
-def sample_windows(data_root: str | Path, cfg: Config, count: int) -> dict[str, Tensor] | None:
-    """``count`` fixed windows spread over the held-out split (the training split if none is held out)."""
+def generator_loss_terms(cfg: Config, use_sync: bool) -> dict[str, float]:
+    """{term: weight} of every term the generator's loss has under ``cfg`` (the names of its log records)."""
+    t = cfg.train
+    terms = {"l1": t.l1_weight}
+    if cfg.model.variant == "contrastive":
+        terms["aux"] = t.aux_weight
+    optional = {"dssim": t.ssim_weight, "lpips": t.perceptual_weight, "g_adv": t.gan_weight}
+    terms.update({name: weight for name, weight in optional.items() if weight > 0})
+    if use_sync:
+        terms["sync"] = t.sync_weight
+    return terms
+
+
+def sample_windows(data_root: str | Path, cfg: Config, count: int, split: Split) -> dict[str, Tensor] | None:
+    """``count`` fixed windows spread over the held-out clips of ``split`` (the training clips if none is held out)."""
     if count <= 0:
         return None
     uses_mouth = "mouth" in cfg.model.cascade.order
-    dataset = FaceDataset(data_root, cfg.data, "eval", seed=0, uses_mouth=uses_mouth)
+    dataset = FaceDataset(data_root, cfg.data, "eval", seed=0, uses_mouth=uses_mouth, fixed=split)
     if len(dataset) == 0:
-        dataset = FaceDataset(data_root, cfg.data, "train", seed=0, uses_mouth=uses_mouth)
+        dataset = FaceDataset(data_root, cfg.data, "train", seed=0, uses_mouth=uses_mouth, fixed=split)
     picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).long().tolist()
     items = [dataset[i] for i in picks]
     return {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}

@@ -1,0 +1,76 @@
+"""Reading checkpoints: the one place that loads a generator or a sync expert, for training, metrics, eval and generate.
+
+A checkpoint (written by ``facekit.train``) is one file holding the config, the weights, the optimizer and RNG state
+and the run's data contract (``facekit.contract``). It loads with ``torch.load(weights_only=True)``: only tensors,
+numbers, strings, lists and dicts -- never pickled code. A file that is not one gets a one-line
+:class:`CheckpointError` naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from facekit.config import Config, ConfigError
+from facekit.models.lipsync import LipSyncModel
+from facekit.models.sync_expert import SyncExpert
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or made for something else; the message names the file."""
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint (weights only) and check it is of ``kind`` ("expert" or "generator")."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; train one with `facekit train ...` or check the path")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types (with multi-line advice) for truncated or foreign files
+        raise CheckpointError(
+            f"{path}: not a facekit checkpoint (unreadable as torch weights: truncated, corrupt or another program's "
+            f"file); give the last.pt written by `facekit train`"
+        ) from exc
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise CheckpointError(
+            f"{path}: not a facekit checkpoint (no config/model inside); give the last.pt written by `facekit train`"
+        )
+    if kind is not None and state.get("kind") != kind:
+        raise CheckpointError(f"{path}: is a {state.get('kind')!r} checkpoint, expected {kind!r}")
+    return state
+
+
+def checkpoint_config(state: dict, path: str | Path = "<checkpoint>") -> Config:
+    try:
+        return Config.from_dict(state["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its config does not fit this facekit version ({exc})") from exc
+
+
+def _load_weights(model: torch.nn.Module, state: dict, path: str | Path) -> None:
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # weights of another architecture than the stored config
+        reason = str(exc).strip().splitlines()[0]
+        message = f"{path}: its weights do not fit its own config ({reason}); re-train or re-save it"
+        raise CheckpointError(message) from exc
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[LipSyncModel, Config]:
+    """A generator checkpoint -> (LipSyncModel in eval mode on ``device``, its config)."""
+    state = load_checkpoint(path, "generator", map_location=device)
+    cfg = checkpoint_config(state, path)
+    model = LipSyncModel(cfg)
+    _load_weights(model, state, path)
+    return model.to(device).eval(), cfg
+
+
+def load_expert(path: str | Path, device: str | torch.device = "cpu") -> SyncExpert:
+    """A sync-expert checkpoint -> a frozen SyncExpert (eval mode, no gradients) on ``device``."""
+    state = load_checkpoint(path, "expert", map_location=device)
+    cfg = checkpoint_config(state, path)
+    expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
+    _load_weights(expert, state, path)
+    return expert.to(device).eval().requires_grad_(False)
