@@ -33,6 +33,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def synthesise_and_show(cfg: Config, out: Path, show: int, workers: int) -> dict:
     """Write the synthetic corpus to ``out/corpus`` and a few clips as mp4 + a contact sheet to ``out/browse``."""
+    from facekit.data.audio import pcm_to_float
     from facekit.data.clips import load_clip
     from facekit.data.dataset import split_keys
     from facekit.data.synthetic.corpus import generate_corpus
@@ -47,7 +48,7 @@ def synthesise_and_show(cfg: Config, out: Path, show: int, workers: int) -> dict
     clips = [load_clip(out / "corpus", info) for info in infos[:: max(1, len(infos) // max(show, 1))][:show]]
     scale = max(1, 288 // cfg.data.image_size)
     videos = [
-        str(write_video(browse / f"{c.info.id}.mp4", c.frames, cfg.data.fps, c.audio / 32768, scale=scale))
+        str(write_video(browse / f"{c.info.id}.mp4", c.frames, cfg.data.fps, pcm_to_float(c.audio), scale=scale))
         for c in clips
     ]
     sheet = contact_sheet(clips, browse / "contact_sheet.png")
@@ -195,6 +196,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(json.dumps({"clips": result["clips"], "summary": result["summary"]}, indent=2))
     for skip in result.get("skipped", []):
         print(f"skipped {skip['clip']}: {skip['reason']}", file=sys.stderr)
+    for warning in result.get("warnings", []):
+        print(f"facekit eval: warning: {warning}", file=sys.stderr)
     return 0
 
 

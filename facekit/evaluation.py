@@ -8,8 +8,11 @@ inference). Compared on the mouth region (the lower half it generates):
 - ``mean_mouth``       -- the clip's own temporal mean of the ground-truth lower half (an oracle still mouth);
 - ``ground_truth``     -- for the sync figures only (the real video's own LSE-D / LSE-C / offset under the same expert).
 
-Figures: mouth-region L1, SSIM and PSNR against ground truth, and LSE-D, LSE-C and AV offset by the SyncNet protocol
-with facekit's sync expert (its checkpoint id reported with the figures).
+Figures: L1, SSIM, PSNR and LPIPS of the whole crop and of the mouth region against ground truth
+(``facekit.metrics.image.clip_image_scores``, the same for every method), and LSE-D, LSE-C and AV offset by the
+SyncNet protocol with facekit's sync expert (its checkpoint id reported with the figures). Each clip says whether the
+expert finds its real video in sync, the summary how many it does, and a warning when it misses most
+(``facekit.metrics.sync.SyncTrust``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import torch
 
 from facekit.data.clips import load_clip, read_manifest
 from facekit.data.dataset import clip_windows, select_split
-from facekit.metrics.image import mouth_region, psnr, ssim
+from facekit.metrics.image import PSNR_CAP, clip_image_scores, scoring_lpips
+from facekit.metrics.sync import SyncTrust
 from facekit.models.lipsync import LipSyncModel
+from facekit.report import summarise
 from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 METHODS = ("generated", "reference_pasted", "mean_mouth")
@@ -59,35 +64,6 @@ def baselines(windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"reference_pasted": pasted, "mean_mouth": mean}
 
 
-def image_scores(
-    pred: torch.Tensor, target: torch.Tensor, skip: int | None = None, lpips_net: torch.nn.Module | None = None
-) -> dict[str, float]:
-    """Mouth-region L1, SSIM and PSNR (and LPIPS with ``lpips_net``), per frame, then the mean; frame ``skip`` (the
-    reference) is left out. PSNR of an identical frame (infinite) is capped at 100 dB."""
-    keep = [i for i in range(pred.shape[0]) if i != skip]
-    p, t = mouth_region(pred[keep]), mouth_region(target[keep])
-    scores = {
-        "mouth_l1": float((p - t).abs().mean()),
-        "mouth_ssim": float(ssim(p, t)),
-        "mouth_psnr": float(psnr(p, t, reduction="none").clamp(max=100).mean()),
-    }
-    if lpips_net is not None:
-        with torch.no_grad():
-            scores["mouth_lpips"] = float(
-                torch.cat([lpips_net(p[i : i + 64], t[i : i + 64]) for i in range(0, len(p), 64)]).mean()
-            )
-    return scores
-
-
-def mouth_lpips_or_reason(image_size: int) -> tuple[torch.nn.Module | None, str]:
-    """``metrics.lpips.lpips_or_reason``, and None with the reason when the mouth region is below AlexNet's 31 px."""
-    from facekit.metrics.lpips import lpips_or_reason
-
-    if image_size // 2 < 31:
-        return None, f"skipped: the mouth region ({image_size // 2} px high) is below AlexNet's 31 px"
-    return lpips_or_reason()
-
-
 def evaluate_generator(
     checkpoint: str | Path,
     data_root: str | Path,
@@ -117,7 +93,8 @@ def evaluate_generator(
         from facekit.metrics.sync import SyncEvaluator
 
         sync = SyncEvaluator(expert)
-    lpips_net, lpips_note = mouth_lpips_or_reason(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
+    lpips_net, lpips_note = scoring_lpips(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
+    trust, warnings = SyncTrust(), []
     clips, curves, samples = [], [], []
     for info in infos:
         clip = load_clip(data_root, info)
@@ -125,8 +102,9 @@ def evaluate_generator(
         frames = {"generated": generate_frames(model, windows), **baselines(windows)}
         record: dict = {"clip": info.id, "identity": info.identity}
         for name in METHODS:
-            record[name] = image_scores(frames[name], windows["target"], skip=reference_index, lpips_net=lpips_net)
+            record[name] = clip_image_scores(frames[name], windows["target"], reference_index, lpips_net)
         if sync is not None:
+            record["warnings"] = []
             curve: dict = {
                 "clip": info.id,
                 "network": f"facekit expert {sync.expert_id}",
@@ -135,7 +113,9 @@ def evaluate_generator(
             }
             for name, video in (("generated", frames["generated"]), ("ground_truth", windows["target"])):
                 result = sync.evaluate(video, clip.mel, cfg.data.fps)
-                record.setdefault(name, {}).update(lse_d=result.lse_d, lse_c=result.lse_c, offset=result.offset)
+                record.setdefault(name, {}).update(result.figures())
+                if name == "ground_truth":
+                    trust.check(result, curve["network"], record[name], record["warnings"])
                 curve["offsets"] = result.offsets.tolist()
                 curve["mdist"][name] = [round(float(x), 6) for x in result.mdist]
                 curve["confidence"][name] = [round(float(x), 6) for x in result.confidence_per_frame]
@@ -145,15 +125,10 @@ def evaluate_generator(
             shown = {**frames, "ground_truth": windows["target"]}
             samples.append({"clip": info.id, "frames": picks, **{k: v[picks] for k, v in shown.items()}})
         clips.append(record)
-    summary = {
-        name: {k: float(np.mean([c[name][k] for c in clips])) for k in clips[0][name]}
-        for name in (*METHODS, "ground_truth")
-        if name in clips[0]
-    }
+    summary = summarise(clips, [*METHODS, "ground_truth"] if sync is not None else METHODS)
     if sync is not None:
-        for name in ("generated", "ground_truth"):
-            summary[name]["offset_zero_share"] = float(np.mean([c[name]["offset"] == 0 for c in clips]))
         summary["expert_id"] = sync.expert_id
+        trust.summarise(summary, warnings)
     summary["lpips"] = lpips_note
     result = {
         "split": split,
@@ -162,6 +137,7 @@ def evaluate_generator(
         "still_face": still_face,
         "summary": summary,
         "per_clip": clips,
+        "warnings": warnings,
     }
     if details:
         result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}"
@@ -174,8 +150,8 @@ def evaluate_generator(
                 if still_face
                 else "the clip's own frames, mouth masked (re-dubbing)"
             ),
-            "region": "mouth region: the lower half of the crop (what the generator paints)",
-            "psnr": "per frame, capped at 100 dB, then the mean",
+            "region": "face: the whole crop; mouth: its lower half (what the generator paints)",
+            "psnr": f"per frame, capped at {PSNR_CAP:g} dB, then the mean",
             "sync_expert": f"facekit expert {sync.expert_id} ({sync.path})" if sync is not None else "none",
         }
         result["sync"], result["samples"] = curves, samples

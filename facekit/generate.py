@@ -37,8 +37,17 @@ import numpy as np
 import torch
 
 from facekit.config import MODALITIES
-from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load_audio, melspectrogram
+from facekit.data.audio import (
+    HOP,
+    MEL_WINDOW,
+    SAMPLE_RATE,
+    SILENCE_VALUE,
+    float_to_pcm,
+    load_audio,
+    melspectrogram,
+)
 from facekit.data.clips import Clip, ClipInfo
+from facekit.data.images import to_frames
 from facekit.data.text import in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
 from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices
 from facekit.speech_alignment import approximate_alignment
@@ -214,7 +223,7 @@ def generate(
     # the model's inputs, exactly as clip_windows builds them from a prepared clip
     tic = time.perf_counter()
     present = [m for m in MODALITIES if given[m] and m not in drop]
-    pcm = np.round(wav * 32767).astype(np.int16) if wav is not None else np.zeros(1, np.int16)
+    pcm = float_to_pcm(wav) if wav is not None else np.zeros(1, np.int16)
     mel = melspectrogram(wav) if wav is not None else np.full((80, 1), SILENCE_VALUE, np.float32)
     clip = Clip(
         info=ClipInfo(id=face_path.stem, identity=face_path.stem, num_frames=n, modalities=present),
@@ -242,7 +251,7 @@ def generate(
         for i in range(0, n, 64):
             tic = time.perf_counter()
             if source_face.alpha is None:
-                chunk = (generated[i : i + 64].permute(0, 2, 3, 1) * 255).round().clamp(0, 255).byte().numpy()
+                chunk = to_frames(generated[i : i + 64])
             else:
                 k = index[i : i + 64]
                 chunk = paste_back(

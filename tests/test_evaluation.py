@@ -49,22 +49,6 @@ def test_eval_of_a_broken_checkpoint_is_a_clear_error(corpus, tmp_path, capsys):
     assert "last.pt" in capsys.readouterr().err
 
 
-def test_mouth_lpips_is_the_lpips_of_the_mouth_regions_or_a_stated_skip():
-    from facekit.evaluation import image_scores, mouth_lpips_or_reason
-
-    net, note = mouth_lpips_or_reason(32)
-    assert net is None and "below AlexNet's 31 px" in note  # the tiny preset's 16 px mouth
-    net, note = mouth_lpips_or_reason(64)
-    if net is None:
-        pytest.skip(f"LPIPS weights not fetched here: {note}")
-    torch.manual_seed(0)
-    pred, target = torch.rand(5, 3, 64, 64), torch.rand(5, 3, 64, 64)
-    scores = image_scores(pred, target, skip=0, lpips_net=net)
-    expected = net(pred[1:, :, 32:], target[1:, :, 32:]).mean()
-    assert scores["mouth_lpips"] == pytest.approx(float(expected), abs=1e-6) and scores["mouth_lpips"] > 0.05
-    assert image_scores(target, target, lpips_net=net)["mouth_lpips"] == 0.0
-
-
 def test_still_face_eval_animates_the_reference_frame(runs, corpus, tmp_path, capsys):
     args = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus), "--max-clips", "2"]
     assert main([*args, "--out", str(tmp_path / "video.json")]) == 0
