@@ -384,8 +384,8 @@ def test_offset_recovery_with_a_mocked_expert():
 
 
 def weakly_related(num: int, weight: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A mocked expert's (video, audio) embeddings of an in-sync clip whose audio embedding a_t = normalise(weight v_t
-    + w_t) shares only ``weight`` of the video's direction (w_t unrelated): the larger the weight, the deeper the dip."""
+    """A mocked expert's (video, audio) embeddings of an in-sync clip: a_t = normalise(weight v_t + w_t) shares only
+    ``weight`` of the video's direction (w_t unrelated), so the larger the weight, the deeper the dip at offset 0."""
     video = unit_rows(num, 64, seed)
     return video, F.normalize(weight * video + unit_rows(num, 64, seed + 1), dim=1)
 
