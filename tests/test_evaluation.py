@@ -54,8 +54,31 @@ def test_still_face_eval_animates_the_reference_frame(runs, corpus, tmp_path, ca
     assert main([*args, "--still-face", "--out", str(tmp_path / "still.json")]) == 0
     video, still = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("video", "still"))
     assert still["still_face"] and not video["still_face"]
-    # same targets and baselines, another face input: only the generated figures change
-    assert still["summary"]["reference_pasted"] == video["summary"]["reference_pasted"]
+    # same targets and baselines, another face input: only the generated mouth figures change (a baseline's upper
+    # half is the face input, so its whole-face figures change too)
+    pasted = [{k: v for k, v in r["summary"]["reference_pasted"].items() if "mouth" in k} for r in (still, video)]
+    assert pasted[0] == pasted[1] and "mouth_l1" in pasted[0]
     assert still["summary"]["generated"]["mouth_l1"] != video["summary"]["generated"]["mouth_l1"]
     folders = ["eval", "--generated", str(tmp_path), "--ground-truth", str(tmp_path), "--still-face"]
     assert main(folders) == 2 and "--still-face applies to the checkpoint mode" in capsys.readouterr().err
+
+
+def test_checkpoint_eval_scores_every_method_alike_and_judges_the_expert_on_the_real_clips(runs, corpus, tmp_path):
+    """Every method gets the same face and mouth figures (one scoring function); every clip says whether the expert
+    finds its real video in sync, and the summary counts them (the tiny run's expert, 3 steps old, finds few)."""
+    from facekit.evaluation import evaluate_generator
+
+    result = evaluate_generator(runs / "gen" / "last.pt", corpus, runs / "expert" / "last.pt", details=True)
+    figures = {f"{region}_{m}" for region in ("face", "mouth") for m in ("l1", "ssim", "psnr")}
+    for clip in result["per_clip"]:
+        for name in ("generated", "reference_pasted", "mean_mouth"):
+            assert figures <= set(clip[name])
+        curve = next(c for c in result["sync"] if c["clip"] == clip["clip"])
+        real = clip["ground_truth"]
+        assert isinstance(real["in_sync"], bool) and {"offset", "lse_c"} <= set(real)
+        assert len(curve["mdist"]["ground_truth"]) == 31
+        assert real["in_sync"] == (not clip["warnings"])
+    missed = sum(not c["ground_truth"]["in_sync"] for c in result["per_clip"])
+    total = len(result["per_clip"])
+    assert result["summary"]["ground_truth_in_sync"].startswith(f"{total - missed} of {total} real videos found in")
+    assert any("say nothing about lip sync" in w for w in result["warnings"]) == (missed > total / 2)
