@@ -64,6 +64,23 @@ def baselines(windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"reference_pasted": pasted, "mean_mouth": mean}
 
 
+def training_data_warnings(checkpoint: str | Path, data_root: str | Path) -> list[str]:
+    """What the figures are worth when a generator is scored on real clips (``data_root``'s manifest source is not
+    "synthetic") but trained on the synthetic corpus -- or does not record what it was trained on."""
+    source = read_manifest(data_root)[0].get("source", "unknown")
+    trained_on = load_checkpoint(checkpoint, "generator").get("data_source")
+    if source == "synthetic" or trained_on not in ("synthetic", None):
+        return []
+    if trained_on == "synthetic":
+        return [f"{checkpoint} was trained on the synthetic corpus (rendered faces, formant speech) and is scored here "
+                f"on real clips ({source}): its figures show that the pipeline runs on real faces, not how well it "
+                "lip-syncs them; train or fine-tune on real clips for that"]  # fmt: skip
+    return [
+        f"{checkpoint} does not record the data it was trained on (made before facekit recorded it): if that was "
+        f"the synthetic corpus, its figures on these real clips ({source}) say nothing about lip-sync quality"
+    ]
+
+
 def evaluate_generator(
     checkpoint: str | Path,
     data_root: str | Path,
@@ -130,6 +147,7 @@ def evaluate_generator(
         summary["expert_id"] = sync.expert_id
         trust.summarise(summary, warnings)
     summary["lpips"] = lpips_note
+    warnings = training_data_warnings(checkpoint, data_root) + warnings
     result = {
         "split": split,
         "clips": len(clips),

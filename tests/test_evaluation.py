@@ -82,3 +82,27 @@ def test_checkpoint_eval_scores_every_method_alike_and_judges_the_expert_on_the_
     total = len(result["per_clip"])
     assert result["summary"]["ground_truth_in_sync"].startswith(f"{total - missed} of {total} real videos found in")
     assert any("say nothing about lip sync" in w for w in result["warnings"]) == (missed > total / 2)
+
+
+def test_a_synthetic_corpus_generator_scored_on_real_clips_says_what_its_figures_are_worth(runs, corpus, tmp_path):
+    import shutil
+
+    from facekit.evaluation import training_data_warnings
+
+    state = torch.load(runs / "gen" / "last.pt", weights_only=True)
+    for source in ("synthetic", "grid"):
+        torch.save({**state, "data_source": source}, tmp_path / f"{source}.pt")
+    real = tmp_path / "real"  # the same clips, its manifest saying they are GRID's
+    shutil.copytree(corpus, real)
+    manifest = json.loads((real / "manifest.json").read_text())
+    (real / "manifest.json").write_text(json.dumps({**manifest, "source": "grid"}))
+    assert training_data_warnings(tmp_path / "synthetic.pt", corpus) == []  # its own kind of data
+    assert training_data_warnings(tmp_path / "grid.pt", real) == []
+    (warning,) = training_data_warnings(tmp_path / "synthetic.pt", real)
+    assert "trained on the synthetic corpus" in warning and "real clips (grid)" in warning
+    (unrecorded,) = training_data_warnings(runs / "gen" / "last.pt", real)
+    assert "does not record the data it was trained on" in unrecorded
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--checkpoint", str(tmp_path / "synthetic.pt"), "--data", str(real), "--max-clips", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["warnings"][0] == warning
