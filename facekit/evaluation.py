@@ -1,7 +1,7 @@
 """Evaluate a trained generator on a prepared split, beside the trivial baselines and the ground truth.
 
 For every held-out clip the generator paints the mouth of every frame (one fixed reference frame per clip, as at
-inference). Compared on the mouth region (the lower half it generates):
+inference). Compared on the whole crop and on the mouth region (the lower half it generates):
 
 - ``generated``        -- the model's frames;
 - ``reference_pasted`` -- the reference frame's lower half pasted into the masked target (a model that ignores speech);
@@ -97,7 +97,8 @@ def evaluate_generator(
     """Per-clip and mean figures of the generator and the baselines on ``split`` of ``data_root``.
 
     ``still_face``: animate the reference frame (see ``clip_windows``) instead of re-dubbing each clip's own video.
-    ``lpips``: also mouth-region LPIPS when its weights are fetched (else the reason it is skipped, in the summary).
+    ``lpips``: also LPIPS (whole crop and mouth) when its weights are fetched (else the reason it is skipped, in the
+    summary).
     ``details``: also keep what ``facekit.report.write_report`` draws -- the mdist(offset) and per-frame confidence
     curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
     (``result["samples"]``, arrays, not JSON).
