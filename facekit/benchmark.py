@@ -57,6 +57,8 @@ from facekit.report import summarise
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm")
 OFFICIAL_SIZE = 224
+NO_FACE_CHECK = ("face check off (--no-face-check): no landmarks, and a video without a face would be scored as if it "
+                 "had one")  # fmt: skip
 METHODS = ("generated", "ground_truth")
 ALIGNED = "the videos as given (--aligned), generated crops resized to the ground truth's side when they differ"
 DETECTED = (
@@ -71,7 +73,8 @@ class NothingScored(VideoError):
 
 @dataclass(frozen=True)
 class BenchmarkOptions:
-    aligned: bool = False  # the videos are already aligned square face crops: no face detection
+    aligned: bool = False  # the videos are already aligned square face crops: no face alignment
+    face_check: bool = True  # --aligned only: off for rendered faces dlib cannot find (no LMD, a faceless video scored)
     image_size: int | None = None  # crop side; default 96 (detection) or the ground truth's side (aligned)
     max_trim_frames: int = 12  # lengths may differ by this many frames (trimmed to the shorter), else a skip
     detect_every: int = 5  # as facekit prepare
@@ -209,7 +212,7 @@ def trim_edges(gen: Video, gt: Video, lead: int, trail: int) -> None:
 class Crops:
     generated: np.ndarray  # uint8 (T, S, S, 3)
     ground_truth: np.ndarray
-    landmarks: dict[str, np.ndarray]  # crop pixels, NaN where no face
+    landmarks: dict[str, np.ndarray] | None  # crop pixels, NaN where no face; None without the face check
     official: dict[str, np.ndarray]  # frames for the official SyncNet: 224 x 224 crops (or the crops when aligned)
     alignment: str
     sync: dict[str, np.ndarray] | None = None  # crops for facekit's expert: each video on its own face (default: ^)
@@ -283,6 +286,8 @@ def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, warn: list) 
         if video.frames.shape[1] != size:
             warn.append(f"{name} crops {video.frames.shape[1]}x{video.frames.shape[1]} resized to {size}x{size}")
     crops = {"generated": resize_frames(gen.frames, size), "ground_truth": resize_frames(gt.frames, size)}
+    if not options.face_check:
+        return Crops(crops["generated"], crops["ground_truth"], None, crops, "none (--aligned: the videos are crops)")
     landmarks = {}
     for method, video in (("ground_truth", gt), ("generated", gen)):
         name = method.replace("_", " ")
@@ -357,10 +362,13 @@ def score_clip(
     if lpips_net is not None and lpips_problem(side):
         skipped["lpips"], lpips_net = lpips_problem(side), None
     figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
-    value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"])
-    figures["lmd"] = None if np.isnan(value) else value
-    if figures["lmd"] is None:
-        skipped["lmd"] = "no frame has a face in both videos"
+    if crops.landmarks is None:
+        skipped["lmd"] = NO_FACE_CHECK
+    else:
+        value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"])
+        figures["lmd"] = None if np.isnan(value) else value
+        if figures["lmd"] is None:
+            skipped["lmd"] = "no frame has a face in both videos"
     record["generated"], record["ground_truth"] = figures, {}
     curves: dict[str, dict] = {}
     sync_crops = crops.sync or {"generated": crops.generated, "ground_truth": crops.ground_truth}
@@ -408,17 +416,20 @@ def run_benchmark(
     from facekit.data.face import FaceError, FaceLandmarker
 
     options = options or BenchmarkOptions()
+    if not options.aligned and not options.face_check:
+        raise ValueError("the face check can be turned off only for --aligned crops (elsewhere it finds the face)")
     try:
-        FaceLandmarker()  # fail before any work when dlib is missing
+        if options.face_check:
+            FaceLandmarker()  # fail before any work when dlib is missing
     except FaceError as exc:
-        raise FaceError(f"{exc}; facekit eval checks that every video shows a face (a faceless one is never "
-                        "scored), with --aligned too") from exc  # fmt: skip
+        why = "facekit eval checks that every video shows a face (a faceless one is never scored), --aligned too"
+        raise FaceError(f"{exc}; {why} (--no-face-check: rendered faces dlib cannot find)") from exc
     pairs, unmatched = match_videos(generated, ground_truth)
     networks = SyncNetworks(expert, syncnet)
     lpips_net, lpips_info = scoring_lpips(options.image_size or (None if options.aligned else 96), options.lpips_cache)
     start = time.perf_counter()
     per_clip, skipped, sync, samples = [], [], [], []
-    trust, warnings = SyncTrust(), []
+    trust, warnings = SyncTrust(), [] if options.face_check else [NO_FACE_CHECK]
     for i, (stem, gen_path, gt_path) in enumerate(pairs):
         if progress:
             print(f"[{i + 1}/{len(pairs)}] {stem}", flush=True)
@@ -441,9 +452,8 @@ def run_benchmark(
     settings = {
         "generated": str(generated),
         "ground_truth": str(ground_truth),
-        "mode": "aligned crops (--aligned: faces checked, not aligned)"
-        if options.aligned
-        else "face detection + alignment",  # fmt: skip
+        "mode": "face detection + alignment" if not options.aligned else "aligned crops (--aligned: not aligned)",
+        "face_check": "dlib finds a face in every video (else skipped)" if options.face_check else NO_FACE_CHECK,
         "face_detector": "dlib HOG (+ CNN fallback) and shape_predictor_68_face_landmarks (face_recognition_models)",
         "crop": f"square, {f'{size} px' if size else 'ground truth side'}; {ALIGNED if options.aligned else DETECTED}",
         "mouth_region": "lower half of the crop",

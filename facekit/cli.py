@@ -159,11 +159,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--syncnet and --aligned apply to the folder mode (--generated / --ground-truth)")
     if folders and args.still_face:
         raise ConfigError("--still-face applies to the checkpoint mode (--checkpoint / --data)")
+    if args.no_face_check and not (folders and args.aligned):
+        raise ConfigError("--no-face-check applies to --aligned crops in the folder mode (elsewhere dlib finds faces)")
     if folders:
         from facekit.benchmark import BenchmarkOptions, run_benchmark
         from facekit.metrics.syncnet_official import OfficialWeightsError
 
-        options = BenchmarkOptions(aligned=args.aligned, image_size=args.image_size, max_trim_frames=args.max_trim)
+        options = BenchmarkOptions(aligned=args.aligned, image_size=args.image_size, max_trim_frames=args.max_trim,
+                                   face_check=not args.no_face_check)  # fmt: skip
         try:
             result = run_benchmark(args.generated, args.ground_truth, args.expert, args.syncnet, options, progress=True)
         except OfficialWeightsError as exc:
@@ -332,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expert", help="sync-expert checkpoint for LSE-D / LSE-C / offset")
     p.add_argument("--syncnet", help="folders: the official syncnet_v2.model for paper-comparable LSE-D / LSE-C")
     p.add_argument("--aligned", action="store_true", help="folders: the videos already are aligned face crops")
+    no_check = "--aligned: rendered faces dlib cannot find; no LMD, and a faceless video is scored (a warning)"
+    p.add_argument("--no-face-check", action="store_true", help=no_check)
     p.add_argument("--image-size", type=int, help="folders: crop side (default 96, or the crops' own with --aligned)")
     p.add_argument("--max-trim", type=int, default=12, help="folders: frames two lengths may differ by (default 12)")
     p.add_argument("--split", default="eval", choices=["train", "eval", "all"])

@@ -290,6 +290,23 @@ def test_a_faceless_generated_video_is_skipped_never_scored(folders, expert, tmp
     assert reason.startswith("generated ") and "grey.mp4" in reason and "no face" in reason
 
 
+def test_no_face_check_scores_rendered_faces_under_a_warning(folders, tmp_path, capsys):
+    """Rendered faces dlib cannot find: --aligned --no-face-check scores them (no LMD), and says a faceless video would
+    be scored too; the flag means nothing elsewhere."""
+    gen, gt = folders
+    (tmp_path / "gen").mkdir()
+    shutil.copy(gen / "dark.mp4", tmp_path / "gen")
+    out_json = tmp_path / "eval.json"
+    argv = ["eval", "--generated", str(tmp_path / "gen"), "--ground-truth", str(gt), "--aligned", "--no-face-check"]
+    assert main([*argv, "--out", str(out_json)]) == 0
+    assert "face check off" in capsys.readouterr().err
+    result = json.loads(out_json.read_text())
+    assert result["clips"] == 1 and "face check off" in result["warnings"][0]
+    assert "lmd" not in result["per_clip"][0]["generated"] and "face check off" in result["settings"]["face_check"]
+    assert main(argv[:5] + ["--no-face-check"]) == 2
+    assert "--no-face-check applies to --aligned crops" in capsys.readouterr().err
+
+
 def test_every_clip_says_whether_the_expert_finds_the_real_video_in_sync(result, folders, expert):
     _, gt_dir = folders
     frames, _ = read_video(gt_dir / "dark.mp4")
