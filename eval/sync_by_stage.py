@@ -22,19 +22,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 from facekit.data import crop
 from facekit.data.audio import load_audio, melspectrogram
+from facekit.data.images import to_images
 from facekit.data.video import read_video
 from facekit.generate import generate
 from facekit.inputs import align_face
 from facekit.metrics.sync import SyncEvaluator
-
-
-def images(frames) -> torch.Tensor:
-    """uint8 (T, S, S, 3) -> float (T, 3, S, S) in [0, 1]."""
-    return torch.as_tensor(frames).permute(0, 3, 1, 2).float() / 255
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     alpha, beta = run["transforms"]
     stages = {
         "crops": run["crops"],
-        "pasted": images(crop.warp_frames(run["frames"], alpha, beta, size)),
-        "mp4_same_transform": images(crop.warp_frames(written, alpha, beta, size)),
-        "mp4_own_landmarks": images(align_face(written, size, video).crops),
+        "pasted": to_images(crop.warp_frames(run["frames"], alpha, beta, size)),
+        "mp4_same_transform": to_images(crop.warp_frames(written, alpha, beta, size)),
+        "mp4_own_landmarks": to_images(align_face(written, size, video).crops),
     }
     try:
         real = read_video(args.audio)[0]
-        stages["real_video_of_the_speech"] = images(align_face(real, size, args.audio).crops)
+        stages["real_video_of_the_speech"] = to_images(align_face(real, size, args.audio).crops)
     except Exception as exc:  # audio only, or no face: nothing to compare with
         print(f"no real video to compare with ({type(exc).__name__}: {exc})", file=sys.stderr)
     figures = {}

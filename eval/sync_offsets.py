@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facekit.checkpoints import checkpoint_config, load_checkpoint
+from facekit.data.audio import pcm_to_float
 from facekit.data.clips import load_clip, read_manifest
 from facekit.data.dataset import select_split
 from facekit.metrics.sync import SyncEvaluator, offset_recovery
@@ -41,7 +42,7 @@ def main() -> None:
     per_clip, lse_d, lse_c = [], [], []
     for info in infos:
         clip = load_clip(args.data, info)
-        wav = np.asarray(clip.audio, np.float32) / 32768
+        wav = pcm_to_float(clip.audio)
         found = offset_recovery(evaluator, clip.frames, wav, shifts)
         truth = evaluator.evaluate(clip.frames, clip.mel)
         lse_d.append(truth.lse_d)

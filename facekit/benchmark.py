@@ -13,10 +13,16 @@ does, and cut to the same square face crop:
 - ``aligned=True`` (``--aligned``): the videos already are aligned square face crops; nothing is detected, the
   generated crops are resized to the ground truth's side when they differ.
 
-Figures: SSIM, PSNR (per frame, capped at 100 dB for identical frames, then the mean) and LPIPS (only with the fetched
-ImageNet backbone, else skipped with the reason) over the whole crop and the mouth region (its lower half); LMD on the
-20 mouth landmarks in crop pixels (``facekit.metrics.landmarks``); LSE-D, LSE-C and AV offset of the generated video
-*and* of the ground truth under facekit's sync expert (checkpoint id reported) and/or the official SyncNet.
+Figures: L1, SSIM, PSNR (per frame, capped at 100 dB for identical frames, then the mean) and LPIPS (only with the
+fetched ImageNet backbone, else skipped with the reason) over the whole crop and the mouth region (its lower half),
+by ``facekit.metrics.image.clip_image_scores``; LMD on the 20 mouth landmarks in crop pixels
+(``facekit.metrics.landmarks``); LSE-D, LSE-C and AV offset of the generated video *and* of the ground truth under
+facekit's sync expert (checkpoint id reported) and/or the official SyncNet. Each clip says whether each network finds
+the real video in sync (``in_sync``, the reason in its warnings), the summary how many, and ``result["warnings"]``
+says when a network misses most of them (``facekit.metrics.sync.SyncTrust``).
+
+Every video must show a face (dlib, in both modes): a faceless video is skipped with the reason, never scored.
+Nothing scored at all (every clip skipped) is a :class:`NothingScored` error that lists every reason.
 
 Bad input: every problem is a named skip row or warning and never stops the other clips:
 
@@ -26,9 +32,10 @@ Bad input: every problem is a named skip row or warning and never stops the othe
   frames (a generator may drop a frame at the end), skipped otherwise (probably not the same clip);
 - fewer frames than one 5-frame (0.2 s) sync window: skipped;
 - a video without an audio track: its sync figures are skipped with the reason, every other figure is computed;
-- no face in the ground truth (default mode): skipped; no face in the generated video: LMD skipped; no face in the
-  ground truth's first or last few frames (at most ``max_edge``): those frames and their audio are left out of both
-  videos, with a warning (as ``facekit prepare`` trims a clip).
+- no face in the ground truth or in the generated video (``--aligned``: dlib finds no face in any crop; default: more
+  frames in a row without a face than prepare may fill or trim): skipped; no face in the ground truth's first or last
+  few frames (at most ``max_edge``): those frames and their audio are left out of both videos, with a warning (as
+  ``facekit prepare`` trims a clip).
 """
 
 from __future__ import annotations
@@ -38,19 +45,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from facekit.contract import overlap_note
 from facekit.data.audio import SAMPLE_RATE
+from facekit.data.images import to_images
 from facekit.data.prepare import FPS, ClipSkipped, PrepareOptions
-from facekit.data.video import resize_frames
-from facekit.metrics.image import mouth_region, psnr, ssim
+from facekit.data.video import VideoError, resize_frames
+from facekit.metrics.image import PSNR_CAP, clip_image_scores, lpips_problem, scoring_lpips
 from facekit.metrics.landmarks import lmd
-from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncResult
+from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncTrust
+from facekit.report import summarise
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm")
-PSNR_CAP = 100.0  # dB, for identical frames (infinite PSNR)
 OFFICIAL_SIZE = 224
+NO_FACE_CHECK = ("face check off (--no-face-check): no landmarks, and a video without a face would be scored as if it "
+                 "had one")  # fmt: skip
 METHODS = ("generated", "ground_truth")
 ALIGNED = "the videos as given (--aligned), generated crops resized to the ground truth's side when they differ"
 DETECTED = (
@@ -59,9 +68,14 @@ DETECTED = (
 )
 
 
+class NothingScored(VideoError):
+    """Every clip was skipped: the message lists each one's reason (``facekit eval`` exits 2)."""
+
+
 @dataclass(frozen=True)
 class BenchmarkOptions:
-    aligned: bool = False  # the videos are already aligned square face crops: no face detection
+    aligned: bool = False  # the videos are already aligned square face crops: no face alignment
+    face_check: bool = True  # --aligned only: off for rendered faces dlib cannot find (no LMD, a faceless video scored)
     image_size: int | None = None  # crop side; default 96 (detection) or the ground truth's side (aligned)
     max_trim_frames: int = 12  # lengths may differ by this many frames (trimmed to the shorter), else a skip
     detect_every: int = 5  # as facekit prepare
@@ -86,7 +100,6 @@ class Video:
 
 def _by_stem(folder: str | Path) -> dict[str, Path]:
     from facekit.data.grid import find_videos
-    from facekit.data.video import VideoError
 
     table: dict[str, Path] = {}
     for video in find_videos(folder, VIDEO_SUFFIXES):
@@ -201,13 +214,13 @@ def trim_edges(gen: Video, gt: Video, lead: int, trail: int) -> None:
 class Crops:
     generated: np.ndarray  # uint8 (T, S, S, 3)
     ground_truth: np.ndarray
-    landmarks: dict[str, np.ndarray] | None  # crop pixels, NaN where no face; None when LMD is skipped
+    landmarks: dict[str, np.ndarray] | None  # crop pixels, NaN where no face; None without the face check
     official: dict[str, np.ndarray]  # frames for the official SyncNet: 224 x 224 crops (or the crops when aligned)
     alignment: str
     sync: dict[str, np.ndarray] | None = None  # crops for facekit's expert: each video on its own face (default: ^)
 
 
-def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
+def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, warn: list) -> Crops:
     """Full-frame videos -> face crops cut with the ground truth's alignment (facekit prepare's), landmarks in crops."""
     from facekit.data import crop
     from facekit.data.prepare import _edge_runs
@@ -230,19 +243,13 @@ def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, 
     except ClipSkipped as exc:
         raise ClipSkipped(f"ground truth {gt.path}: {exc}") from exc
     transforms = {"ground_truth": crop.smooth_similarity(*crop.fit_similarity(lm_gt, size), size, popts.smooth_frames)}
-    raw_gen = None
     try:
         lm_gen, raw_gen = _landmarks(gen.frames, popts)
     except ClipSkipped as exc:
-        skipped["lmd"] = f"generated {gen.path}: {exc}"
-        lm_gen = None
+        raise ClipSkipped(f"generated {gen.path}: {exc}; a video without a face is not scored") from exc
     alignment = "ground truth's alignment applied to both videos"
     if gen.frames.shape[1:] == gt.frames.shape[1:]:
         transforms["generated"] = transforms["ground_truth"]
-    elif lm_gen is None:
-        raise ClipSkipped(f"{skipped['lmd']}; its frames ({gen.frames.shape[2]}x{gen.frames.shape[1]}) differ from "
-                          f"the ground truth's ({gt.frames.shape[2]}x{gt.frames.shape[1]}), so it needs its own face "
-                          "alignment")  # fmt: skip
     else:
         transforms["generated"] = crop.smooth_similarity(*crop.fit_similarity(lm_gen, size), size, popts.smooth_frames)
         alignment = "each video aligned on its own landmarks (frame sizes differ)"
@@ -253,23 +260,22 @@ def detected_crops(gen: Video, gt: Video, size: int, options: BenchmarkOptions, 
     # lip sync is judged on each video's own face, as syncnet_python tracks the face of each video: a generated video
     # made from another face video keeps that video's head motion, which the ground truth's transform would cut off
     own = dict(transforms)
-    if lm_gen is not None and transforms["generated"] is transforms["ground_truth"]:
+    if transforms["generated"] is transforms["ground_truth"]:
         own["generated"] = crop.smooth_similarity(*crop.fit_similarity(lm_gen, size), size, popts.smooth_frames)
     sync = {m: crop.warp_frames(videos[m].frames, *own[m], size) for m in METHODS}
     official = {}
     for m in METHODS:
         alpha, beta = own[m]
         official[m] = crop.warp_frames(videos[m].frames, alpha * size / OFFICIAL_SIZE, beta, OFFICIAL_SIZE)
-    landmarks = None
-    if raw_gen is not None:
-        raw = {"generated": raw_gen, "ground_truth": raw_gt}
-        landmarks = {m: crop.to_crop(raw[m], *transforms[m]) for m in METHODS}
+    raw = {"generated": raw_gen, "ground_truth": raw_gt}
+    landmarks = {m: crop.to_crop(raw[m], *transforms[m]) for m in METHODS}
     return Crops(crops["generated"], crops["ground_truth"], landmarks, official, alignment, sync)
 
 
-def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, skipped: dict, warn: list) -> Crops:
-    """Videos that already are square face crops -> crops of one side; landmarks detected on the crops for LMD."""
-    from facekit.data.face import FaceError, NoFaceError
+def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, warn: list) -> Crops:
+    """Videos that already are square face crops -> crops of one side; landmarks detected on the crops (LMD), and a
+    video in which no crop shows a face is skipped."""
+    from facekit.data.face import NoFaceError
     from facekit.metrics.landmarks import detect_landmarks
 
     for video in (gen, gt):
@@ -282,46 +288,21 @@ def aligned_crops(gen: Video, gt: Video, options: BenchmarkOptions, skipped: dic
         if video.frames.shape[1] != size:
             warn.append(f"{name} crops {video.frames.shape[1]}x{video.frames.shape[1]} resized to {size}x{size}")
     crops = {"generated": resize_frames(gen.frames, size), "ground_truth": resize_frames(gt.frames, size)}
-    landmarks = None
-    try:
-        landmarks = {}
-        for method in ("ground_truth", "generated"):  # the ground truth first: no face there, no LMD
+    if not options.face_check:
+        return Crops(crops["generated"], crops["ground_truth"], None, crops, "none (--aligned: the videos are crops)")
+    landmarks = {}
+    for method, video in (("ground_truth", gt), ("generated", gen)):
+        name = method.replace("_", " ")
+        try:
             landmarks[method] = detect_landmarks(crops[method], options.detect_every)
             if not np.isfinite(landmarks[method]).all(axis=(1, 2)).any():
-                raise NoFaceError(f"no face in any {method.replace('_', ' ')} crop")
-    except (FaceError, NoFaceError) as exc:
-        skipped["lmd"] = f"dlib landmarks on the crops: {exc}"
-        landmarks = None
+                raise NoFaceError("no face in any crop")
+        except NoFaceError as exc:
+            raise ClipSkipped(f"{name} {video.path}: {exc} (dlib); a video without a face is not scored") from exc
     return Crops(crops["generated"], crops["ground_truth"], landmarks, crops, "none (--aligned: the videos are crops)")
 
 
 # ---------------------------------------------------------------------------------------------------------- metrics
-
-
-def _images(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-
-
-def image_metrics(generated: np.ndarray, ground_truth: np.ndarray, lpips_net=None) -> dict[str, float]:
-    """SSIM, PSNR (capped at PSNR_CAP per frame) and LPIPS (when ``lpips_net``) over the whole crop and its lower half.
-
-    generated, ground_truth: uint8 (T, S, S, 3) crops; the figures are means over frames.
-    """
-    pred, target = _images(generated), _images(ground_truth)
-    out = {}
-    for region in ("face", "mouth"):
-        p, t = (pred, target) if region == "face" else (mouth_region(pred), mouth_region(target))
-        out[f"{region}_ssim"] = float(ssim(p, t))
-        out[f"{region}_psnr"] = float(psnr(p, t, reduction="none").clamp(max=PSNR_CAP).mean())
-        if lpips_net is not None:
-            with torch.no_grad():
-                values = torch.cat([lpips_net(p[i : i + 32], t[i : i + 32]) for i in range(0, len(p), 32)])
-            out[f"{region}_lpips"] = float(values.mean())
-    return out
-
-
-def _sync_record(result: SyncResult, prefix: str) -> dict:
-    return {f"{prefix}lse_d": result.lse_d, f"{prefix}lse_c": result.lse_c, f"{prefix}offset": result.offset}
 
 
 class SyncNetworks:
@@ -358,21 +339,34 @@ class SyncNetworks:
 
 
 def score_clip(
-    stem: str, gen_path: Path, gt_path: Path, options: BenchmarkOptions, networks: SyncNetworks, lpips_net
+    stem: str,
+    gen_path: Path,
+    gt_path: Path,
+    options: BenchmarkOptions,
+    networks: SyncNetworks,
+    lpips_net,
+    trust: SyncTrust,
 ) -> tuple[dict, list[dict], dict | None]:
-    """One pair -> (per-clip record, sync curves, sample frames or None); raises ClipSkipped / VideoError."""
+    """One pair -> (per-clip record, sync curves, sample frames or None); raises ClipSkipped / VideoError.
+
+    ``trust`` records whether each network finds the ground truth in sync."""
     warn: list[str] = []
     skipped: dict[str, str] = {}
     gen, gt = load_video(gen_path), load_video(gt_path)
     num = conform_pair(gen, gt, options, warn)
     size = options.image_size or 96
-    crops = (aligned_crops(gen, gt, options, skipped, warn) if options.aligned
-             else detected_crops(gen, gt, size, options, skipped, warn))  # fmt: skip
+    crops = (aligned_crops(gen, gt, options, warn) if options.aligned
+             else detected_crops(gen, gt, size, options, warn))  # fmt: skip
     num = len(crops.ground_truth)  # the frames scored: a faceless start or end of the ground truth is left out
-    record: dict = {"clip": stem, "frames": num, "fps": FPS, "crop_size": crops.ground_truth.shape[1]}
+    side = crops.ground_truth.shape[1]
+    record: dict = {"clip": stem, "frames": num, "fps": FPS, "crop_size": side}
     record.update(generated_file=str(gen_path), ground_truth_file=str(gt_path), alignment=crops.alignment)
-    figures = image_metrics(crops.generated, crops.ground_truth, lpips_net)
-    if crops.landmarks is not None:
+    if lpips_net is not None and lpips_problem(side):
+        skipped["lpips"], lpips_net = lpips_problem(side), None
+    figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
+    if crops.landmarks is None:
+        skipped["lmd"] = NO_FACE_CHECK
+    else:
         value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"])
         figures["lmd"] = None if np.isnan(value) else value
         if figures["lmd"] is None:
@@ -391,7 +385,9 @@ def score_clip(
             if isinstance(result, str):
                 skipped[f"{method} {prefix}sync"] = result
                 continue
-            record[method].update(_sync_record(result, prefix))
+            record[method].update(result.figures(prefix))
+            if method == "ground_truth":
+                trust.check(result, networks.names[key], record[method], warn, prefix)
             curve = curves.setdefault(key, {"clip": stem, "network": networks.names[key]})
             curve["offsets"] = result.offsets.tolist()
             curve.setdefault("mdist", {})[method] = [round(float(x), 6) for x in result.mdist]
@@ -401,22 +397,6 @@ def score_clip(
     sample = {"clip": stem, "frames": picks, "generated": crops.generated[picks]}
     sample["ground_truth"] = crops.ground_truth[picks]
     return record, list(curves.values()), sample
-
-
-def summarise(per_clip: list[dict], methods: tuple[str, ...] = METHODS) -> dict:
-    """Mean over clips of every figure (clips without it left out); offsets also as the share of clips at 0."""
-    summary = {}
-    for method in methods:
-        keys = list(dict.fromkeys(k for c in per_clip for k in c.get(method, {})))
-        row = {}
-        for key in keys:
-            values = [c[method][key] for c in per_clip if c.get(method, {}).get(key) is not None]
-            if values:
-                row[key] = float(np.mean(values))
-                if key.endswith("offset"):
-                    row[f"{key}_zero_share"] = float(np.mean([v == 0 for v in values]))
-        summary[method] = row
-    return summary
 
 
 def run_benchmark(
@@ -430,27 +410,29 @@ def run_benchmark(
     """Score every generated video against its ground truth -> a result dict in ``facekit.report``'s shape.
 
     ``expert``: a facekit sync-expert checkpoint; ``syncnet``: the official ``syncnet_v2.model`` (either or both for
-    the sync figures, none for image figures only). Clips that cannot be scored are in ``result["skipped"]``.
+    the sync figures, none for image figures only). Clips that cannot be scored are in ``result["skipped"]``;
+    when none can, :class:`NothingScored` lists every reason. Raises FaceError without dlib: every video is checked
+    for a face, in both modes.
     """
     from facekit.data.audio import AudioError
-    from facekit.data.video import VideoError
+    from facekit.data.face import FaceError, FaceLandmarker
 
     options = options or BenchmarkOptions()
-    if not options.aligned:
-        from facekit.data.face import FaceError, FaceLandmarker
-
-        try:
+    if not options.aligned and not options.face_check:
+        raise ValueError("the face check can be turned off only for --aligned crops (elsewhere it finds the face)")
+    try:
+        if options.face_check:
             FaceLandmarker()  # fail before any work when dlib is missing
-        except FaceError as exc:
-            raise FaceError(f"{exc}; or pass --aligned if the videos already are aligned face crops") from exc
+    except FaceError as exc:
+        why = "facekit eval checks that every video shows a face (a faceless one is never scored), --aligned too"
+        raise FaceError(f"{exc}; {why} (--no-face-check: rendered faces dlib cannot find)") from exc
     pairs, unmatched = match_videos(generated, ground_truth)
     overlap = overlap_note(expert, [p[0] for p in pairs], options.allow_expert_overlap) if expert else None
     networks = SyncNetworks(expert, syncnet)
-    from facekit.metrics.lpips import lpips_or_reason
-
-    lpips_net, lpips_info = lpips_or_reason(options.lpips_cache)
+    lpips_net, lpips_info = scoring_lpips(options.image_size or (None if options.aligned else 96), options.lpips_cache)
     start = time.perf_counter()
     per_clip, skipped, sync, samples = [], [], [], []
+    trust, warnings = SyncTrust(), [] if options.face_check else [NO_FACE_CHECK]
     for i, (stem, gen_path, gt_path) in enumerate(pairs):
         if progress:
             print(f"[{i + 1}/{len(pairs)}] {stem}", flush=True)
@@ -459,12 +441,12 @@ def run_benchmark(
                                                     f"{gen_path}; add it or remove the generated video"})  # fmt: skip
             continue
         try:
-            record, curves, sample = score_clip(stem, gen_path, gt_path, options, networks, lpips_net)
+            record, curves, sample = score_clip(stem, gen_path, gt_path, options, networks, lpips_net, trust)
         except (ClipSkipped, VideoError, AudioError) as exc:
             skipped.append({"clip": stem, "reason": str(exc)})
             continue
         if lpips_net is None:
-            record["skipped_metrics"]["lpips"] = lpips_info
+            record["skipped_metrics"].setdefault("lpips", lpips_info)
         per_clip.append(record)
         sync += curves
         if len(samples) < options.num_samples:
@@ -473,7 +455,8 @@ def run_benchmark(
     settings = {
         "generated": str(generated),
         "ground_truth": str(ground_truth),
-        "mode": "aligned crops (--aligned, no detection)" if options.aligned else "face detection + alignment",
+        "mode": "face detection + alignment" if not options.aligned else "aligned crops (--aligned: not aligned)",
+        "face_check": "dlib finds a face in every video (else skipped)" if options.face_check else NO_FACE_CHECK,
         "face_detector": "dlib HOG (+ CNN fallback) and shape_predictor_68_face_landmarks (face_recognition_models)",
         "crop": f"square, {f'{size} px' if size else 'ground truth side'}; {ALIGNED if options.aligned else DETECTED}",
         "mouth_region": "lower half of the crop",
@@ -498,9 +481,14 @@ def run_benchmark(
     }
     notes = [f"ground truth without a generated video (not scored): {p}" for p in unmatched]
     notes = [overlap, *notes] if overlap else notes
-    summary: dict = summarise(per_clip) if per_clip else {m: {} for m in METHODS}
+    if not per_clip:
+        reasons = "\n".join(f"  {s['clip']}: {s['reason']}" for s in skipped) or "  no generated video"
+        raise NothingScored(f"nothing scored: none of the {len(pairs)} generated videos in {generated} could be "
+                            f"scored against {ground_truth}:\n{reasons}")  # fmt: skip
+    summary = summarise(per_clip, METHODS)
     if networks.expert is not None:
         summary["expert_id"] = networks.expert.expert_id
+    trust.summarise(summary, warnings)
     return {
         "title": f"{overlap + ' -- ' if overlap else ''}facekit benchmark: generated vs ground-truth videos",
         "mode": "folders",
@@ -511,6 +499,7 @@ def run_benchmark(
         "per_clip": per_clip,
         "skipped": skipped,
         "notes": notes,
+        "warnings": warnings,
         "sync": sync,
         "samples": samples,
     }

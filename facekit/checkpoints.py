@@ -74,3 +74,20 @@ def load_expert(path: str | Path, device: str | torch.device = "cpu") -> SyncExp
     expert = SyncExpert(cfg.data.sync_frames, channels=cfg.model.base_channels * 2)
     _load_weights(expert, state, path)
     return expert.to(device).eval().requires_grad_(False)
+
+
+def outside_training_data(checkpoint: str | Path, trained_on: str | None, used_on: str) -> list[str]:
+    """The warning for a generator used on real faces (``used_on``, e.g. "this real face") when it was trained on the
+    synthetic corpus (``trained_on``, its checkpoint's ``data_source``) or does not record what it was trained on."""
+    if trained_on == "synthetic":
+        return [
+            f"{checkpoint} was trained on the synthetic corpus (rendered faces, formant speech), not on real faces, "
+            f"and is used here on {used_on}: its output shows that the pipeline runs, not how well it lip-syncs "
+            "them; train or fine-tune on real clips (facekit prepare) for that"
+        ]
+    if trained_on is None:
+        return [
+            f"{checkpoint} does not record the data it was trained on (made before facekit recorded it): if that was "
+            f"the synthetic corpus, its output on {used_on} says nothing about lip-sync quality"
+        ]
+    return []

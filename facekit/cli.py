@@ -33,6 +33,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def synthesise_and_show(cfg: Config, out: Path, show: int, workers: int) -> dict:
     """Write the synthetic corpus to ``out/corpus`` and a few clips as mp4 + a contact sheet to ``out/browse``."""
+    from facekit.data.audio import pcm_to_float
     from facekit.data.clips import load_clip
     from facekit.data.dataset import split_keys
     from facekit.data.synthetic.corpus import generate_corpus
@@ -47,7 +48,7 @@ def synthesise_and_show(cfg: Config, out: Path, show: int, workers: int) -> dict
     clips = [load_clip(out / "corpus", info) for info in infos[:: max(1, len(infos) // max(show, 1))][:show]]
     scale = max(1, 288 // cfg.data.image_size)
     videos = [
-        str(write_video(browse / f"{c.info.id}.mp4", c.frames, cfg.data.fps, c.audio / 32768, scale=scale))
+        str(write_video(browse / f"{c.info.id}.mp4", c.frames, cfg.data.fps, pcm_to_float(c.audio), scale=scale))
         for c in clips
     ]
     sheet = contact_sheet(clips, browse / "contact_sheet.png")
@@ -171,12 +172,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--syncnet and --aligned apply to the folder mode (--generated / --ground-truth)")
     if folders and args.still_face:
         raise ConfigError("--still-face applies to the checkpoint mode (--checkpoint / --data)")
+    if args.no_face_check and not (folders and args.aligned):
+        raise ConfigError("--no-face-check applies to --aligned crops in the folder mode (elsewhere dlib finds faces)")
     if folders:
         from facekit.benchmark import BenchmarkOptions, run_benchmark
         from facekit.metrics.syncnet_official import OfficialWeightsError
 
         options = BenchmarkOptions(aligned=args.aligned, image_size=args.image_size, max_trim_frames=args.max_trim,
-                                   allow_expert_overlap=args.allow_expert_overlap)  # fmt: skip
+                                   allow_expert_overlap=args.allow_expert_overlap,
+                                   face_check=not args.no_face_check)  # fmt: skip
         try:
             result = run_benchmark(args.generated, args.ground_truth, args.expert, args.syncnet, options, progress=True)
         except OfficialWeightsError as exc:
@@ -212,6 +216,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"skipped {skip['clip']}: {skip['reason']}", file=sys.stderr)
     for note in result.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
+    for warning in result.get("warnings", []):
+        print(f"facekit eval: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -358,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--syncnet", help="folders: the official syncnet_v2.model for paper-comparable LSE-D / LSE-C")
     p.add_argument("--aligned", action="store_true", help="folders: the videos already are aligned face crops")
+    no_check = "--aligned: rendered faces dlib cannot find; no LMD, and a faceless video is scored (a warning)"
+    p.add_argument("--no-face-check", action="store_true", help=no_check)
     p.add_argument("--image-size", type=int, help="folders: crop side (default 96, or the crops' own with --aligned)")
     p.add_argument("--max-trim", type=int, default=12, help="folders: frames two lengths may differ by (default 12)")
     p.add_argument("--split", default="eval", choices=["train", "eval", "all"])

@@ -142,6 +142,7 @@ def run_demo(
         "poster": made["poster"],
         "clip_scores": one,
         "held_out": {"clips": split["clips"], **split["summary"]},
+        "warnings": one["warnings"] + split["warnings"],
         "expert": {"checkpoint": str(runs["expert"]), **_stage(runs["expert"])},
         "generator": {"checkpoint": str(runs["generator"]), **_stage(runs["generator"])},
     }
@@ -159,6 +160,7 @@ def _stage(checkpoint: Path) -> dict:
 
 def generate_unseen(generator: Path, clip, sentence: str, out: Path) -> dict:
     """Speak ``clip``'s sentence with ``clip``'s audio, starting from its first frame only (``generate --aligned``)."""
+    from facekit.data.audio import pcm_to_float
     from facekit.data.video import write_video
     from facekit.generate import generate
     from facekit.viz import mouth_opening
@@ -174,7 +176,7 @@ def generate_unseen(generator: Path, clip, sentence: str, out: Path) -> dict:
     frames = result["frames"]
     n = min(len(frames), clip.info.num_frames)
     both = np.concatenate([frames[:n], np.asarray(clip.frames[:n])], axis=2)  # generated | real
-    side = write_video(out / "generated_vs_real.mp4", both, 25.0, clip.audio[: n * 640] / 32768, scale=4)
+    side = write_video(out / "generated_vs_real.mp4", both, 25.0, pcm_to_float(clip.audio[: n * 640]), scale=4)
     poster = out / "figures" / "generated_vs_real_frame.png"  # a still of the widest-open mouth, shown before play
     poster.parent.mkdir(parents=True, exist_ok=True)
     _save_png(poster, both[int(np.argmax(mouth_opening(clip.landmarks[:n])))].repeat(4, 0).repeat(4, 1))
@@ -189,26 +191,29 @@ def generate_unseen(generator: Path, clip, sentence: str, out: Path) -> dict:
 
 
 def score_clip(frames: np.ndarray, clip, expert: Path, cfg: Config) -> dict:
-    """Mouth-region figures of the generated clip and of the trivial baselines against the real clip, and the sync
-    figures of the generated and the real clip under the demo's expert."""
-    import torch
-
+    """Image figures of the generated clip and of the trivial baselines against the real clip (all frames but the
+    reference, frame 0), the sync figures of the generated and the real clip under the demo's expert, and whether the
+    expert finds the real clip in sync (``warnings`` says what is wrong when it does not)."""
     from facekit.data.dataset import clip_windows
-    from facekit.evaluation import baselines, image_scores
-    from facekit.metrics.sync import SyncEvaluator
+    from facekit.data.images import to_images
+    from facekit.evaluation import baselines
+    from facekit.metrics.image import clip_image_scores
+    from facekit.metrics.sync import SyncEvaluator, SyncTrust
 
     n = len(frames)
     windows = clip_windows(clip, cfg.data, 0)
     target = windows["target"][:n]
-    made = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-    scores = {"generated": image_scores(made, target, skip=0)}
+    made = to_images(frames)
+    scores: dict = {"generated": clip_image_scores(made, target, skip=0), "warnings": []}
     for name, video in baselines({k: v[:n] for k, v in windows.items()}).items():
-        scores[name] = image_scores(video, target, skip=0)
+        scores[name] = clip_image_scores(video, target, skip=0)
     sync = SyncEvaluator(expert)
     for name, video in (("generated", made), ("ground_truth", target)):
         result = sync.evaluate(video, clip.mel, cfg.data.fps)
         scores.setdefault(name, {}).update(result.to_dict())
         scores[name]["confidence_per_frame"] = [round(float(c), 4) for c in result.confidence_per_frame]
+        if name == "ground_truth":
+            SyncTrust().check(result, f"the demo's expert {sync.expert_id}", scores[name], scores["warnings"])
     return scores
 
 
@@ -263,8 +268,14 @@ def write_demo_report(summary: dict, runs: dict, out: Path) -> Path:
     )  # fmt: skip
     gen, exp = summary["generator"], summary["expert"]
     expert_eval = exp.get("eval", {})
+    real = scores["ground_truth"]
+    in_sync = "yes" if real.get("in_sync") else "<b>no</b>: " + html.escape("; ".join(scores.get("warnings", [])))
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in summary.get("warnings", []))
+    warnings = f'<div style="border:2px solid #c00;padding:0 1em"><p><b>Read first</b></p><ul>{warnings}</ul></div>' \
+        if warnings else ""  # fmt: skip
     body = f"""
 <h1>facekit demo</h1>
+{warnings}
 <p>Identity <b>{html.escape(summary["identity"])}</b> was held out of training. From its first frame, the sentence
 <i>"{html.escape(summary["sentence"])}"</i> and its audio ({html.escape(str(summary["alignment"]))} text alignment)
 the generator painted every frame's mouth. Made in {summary["seconds"] / 60:.1f} min on this machine.</p>
@@ -278,8 +289,11 @@ the generator painted every frame's mouth. Made in {summary["seconds"] / 60:.1f}
 protocol with the demo's own sync expert (checkpoint id {scores["generated"].get("expert_id")}); the generator was
 trained against this same expert, which flatters its sync figures.</p>
 {clip_table}
+<p>Does the expert find the real clip in sync (best offset 0, a clear dip)? {in_sync} (offset {real.get("offset")},
+LSE-C {_num(real.get("lse_c"))}). Where it does not, its figures for this clip say little about lip sync.</p>
 <h2>All held-out clips ({held["clips"]})</h2>
 {split_table}
+<p>{html.escape(str(held.get("ground_truth_in_sync", "")))}</p>
 <h2>Plots</h2>
 {"".join(f'<p><img src="{_rel(p, out)}" width="640"></p>' for p in plots)}
 <h2>Training</h2>

@@ -1,15 +1,18 @@
 """Evaluate a trained generator on a prepared split, beside the trivial baselines and the ground truth.
 
 For every held-out clip the generator paints the mouth of every frame (one fixed reference frame per clip, as at
-inference). Compared on the mouth region (the lower half it generates):
+inference). Compared on the whole crop and on the mouth region (the lower half it generates):
 
 - ``generated``        -- the model's frames;
 - ``reference_pasted`` -- the reference frame's lower half pasted into the masked target (a model that ignores speech);
 - ``mean_mouth``       -- the clip's own temporal mean of the ground-truth lower half (an oracle still mouth);
 - ``ground_truth``     -- for the sync figures only (the real video's own LSE-D / LSE-C / offset under the same expert).
 
-Figures: mouth-region L1, SSIM and PSNR against ground truth, and LSE-D, LSE-C and AV offset by the SyncNet protocol
-with facekit's sync expert (its checkpoint id reported with the figures).
+Figures: L1, SSIM, PSNR and LPIPS of the whole crop and of the mouth region against ground truth
+(``facekit.metrics.image.clip_image_scores``, the same for every method), and LSE-D, LSE-C and AV offset by the
+SyncNet protocol with facekit's sync expert (its checkpoint id reported with the figures). Each clip says whether the
+expert finds its real video in sync, the summary how many it does, and a warning when it misses most
+(``facekit.metrics.sync.SyncTrust``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.checkpoints import load_generator
+from facekit.checkpoints import load_checkpoint, load_generator, outside_training_data
 from facekit.config import ConfigError, DataConfig
 from facekit.contract import Contract, check_expert_for_scoring, load_contract, overlap_note
 from facekit.data.clips import ClipInfo, load_clip, read_manifest
 from facekit.data.dataset import clip_windows, mouth_label, select_split
-from facekit.metrics.image import mouth_region, psnr, ssim
+from facekit.metrics.image import PSNR_CAP, clip_image_scores, scoring_lpips
+from facekit.metrics.sync import SyncTrust
 from facekit.models.lipsync import LipSyncModel
+from facekit.report import summarise
 
 METHODS = ("generated", "reference_pasted", "mean_mouth")
 
@@ -53,33 +58,14 @@ def baselines(windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"reference_pasted": pasted, "mean_mouth": mean}
 
 
-def image_scores(
-    pred: torch.Tensor, target: torch.Tensor, skip: int | None = None, lpips_net: torch.nn.Module | None = None
-) -> dict[str, float]:
-    """Mouth-region L1, SSIM and PSNR (and LPIPS with ``lpips_net``), per frame, then the mean; frame ``skip`` (the
-    reference) is left out. PSNR of an identical frame (infinite) is capped at 100 dB."""
-    keep = [i for i in range(pred.shape[0]) if i != skip]
-    p, t = mouth_region(pred[keep]), mouth_region(target[keep])
-    scores = {
-        "mouth_l1": float((p - t).abs().mean()),
-        "mouth_ssim": float(ssim(p, t)),
-        "mouth_psnr": float(psnr(p, t, reduction="none").clamp(max=100).mean()),
-    }
-    if lpips_net is not None:
-        with torch.no_grad():
-            scores["mouth_lpips"] = float(
-                torch.cat([lpips_net(p[i : i + 64], t[i : i + 64]) for i in range(0, len(p), 64)]).mean()
-            )
-    return scores
-
-
-def mouth_lpips_or_reason(image_size: int) -> tuple[torch.nn.Module | None, str]:
-    """``metrics.lpips.lpips_or_reason``, and None with the reason when the mouth region is below AlexNet's 31 px."""
-    from facekit.metrics.lpips import lpips_or_reason
-
-    if image_size // 2 < 31:
-        return None, f"skipped: the mouth region ({image_size // 2} px high) is below AlexNet's 31 px"
-    return lpips_or_reason()
+def training_data_warnings(checkpoint: str | Path, data_root: str | Path) -> list[str]:
+    """What the figures are worth when a generator is scored on real clips (``data_root``'s manifest source is not
+    "synthetic") but trained on the synthetic corpus -- or does not record what it was trained on."""
+    source = read_manifest(data_root)[0].get("source", "unknown")
+    if source == "synthetic":
+        return []
+    trained_on = load_checkpoint(checkpoint, "generator").get("data_source")
+    return outside_training_data(checkpoint, trained_on, f"real clips ({source})")
 
 
 def choose_clips(
@@ -125,7 +111,8 @@ def evaluate_generator(
     resize, and an expert that trained on any scored clip is refused unless ``allow_expert_overlap`` (then the
     result's title and summary begin with the warning).
     ``still_face``: animate the reference frame (see ``clip_windows``) instead of re-dubbing each clip's own video.
-    ``lpips``: also mouth-region LPIPS when its weights are fetched (else the reason it is skipped, in the summary).
+    ``lpips``: also LPIPS (whole crop and mouth) when its weights are fetched (else the reason it is skipped, in the
+    summary).
     ``details``: also keep what ``facekit.report.write_report`` draws -- the mdist(offset) and per-frame confidence
     curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
     (``result["samples"]``, arrays, not JSON).
@@ -146,7 +133,8 @@ def evaluate_generator(
         warning = overlap_note(expert, [i.id for i in infos], allow_expert_overlap)
         notes += [n for n in (warning, resize) if n]
         sync = SyncEvaluator(expert)
-    lpips_net, lpips_note = mouth_lpips_or_reason(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
+    lpips_net, lpips_note = scoring_lpips(cfg.data.image_size) if lpips else (None, "skipped: not asked for")
+    trust, warnings = SyncTrust(), []
     clips, curves, samples = [], [], []
     for info in infos:
         clip = load_clip(data_root, info)
@@ -154,8 +142,9 @@ def evaluate_generator(
         frames = {"generated": generate_frames(model, windows), **baselines(windows)}
         record: dict = {"clip": info.id, "identity": info.identity}
         for name in METHODS:
-            record[name] = image_scores(frames[name], windows["target"], skip=reference_index, lpips_net=lpips_net)
+            record[name] = clip_image_scores(frames[name], windows["target"], reference_index, lpips_net)
         if sync is not None:
+            record["warnings"] = []
             curve: dict = {
                 "clip": info.id,
                 "network": f"facekit expert {sync.expert_id}",
@@ -164,7 +153,9 @@ def evaluate_generator(
             }
             for name, video in (("generated", frames["generated"]), ("ground_truth", windows["target"])):
                 result = sync.evaluate(video, clip.mel, cfg.data.fps)
-                record.setdefault(name, {}).update(lse_d=result.lse_d, lse_c=result.lse_c, offset=result.offset)
+                record.setdefault(name, {}).update(result.figures())
+                if name == "ground_truth":
+                    trust.check(result, curve["network"], record[name], record["warnings"])
                 curve["offsets"] = result.offsets.tolist()
                 curve["mdist"][name] = [round(float(x), 6) for x in result.mdist]
                 curve["confidence"][name] = [round(float(x), 6) for x in result.confidence_per_frame]
@@ -174,19 +165,16 @@ def evaluate_generator(
             shown = {**frames, "ground_truth": windows["target"]}
             samples.append({"clip": info.id, "frames": picks, **{k: v[picks] for k, v in shown.items()}})
         clips.append(record)
-    summary = {
-        name: {k: float(np.mean([c[name][k] for c in clips])) for k in clips[0][name]}
-        for name in (*METHODS, "ground_truth")
-        if name in clips[0]
-    }
+    summary = summarise(clips, [*METHODS, "ground_truth"] if sync is not None else METHODS)
     if sync is not None:
-        for name in ("generated", "ground_truth"):
-            summary[name]["offset_zero_share"] = float(np.mean([c[name]["offset"] == 0 for c in clips]))
         summary["expert_id"] = sync.expert_id
+        trust.summarise(summary, warnings)
     summary["lpips"] = lpips_note
     summary["mouth_modality"] = mouth
-    if warning:
+    warnings = training_data_warnings(checkpoint, data_root) + warnings
+    if warning:  # an overlapping expert (allowed by the flag) or one without a contract: the result's first line
         summary = {"warning": warning, **summary}
+        warnings = [warning, *warnings]
     result = {
         "split": split,
         "mouth_modality": mouth,
@@ -196,6 +184,7 @@ def evaluate_generator(
         "summary": summary,
         "per_clip": clips,
         "notes": notes,
+        "warnings": warnings,
     }
     if details:
         result["title"] = f"facekit eval: {checkpoint} on the {split} split of {data_root}" + (
@@ -212,8 +201,8 @@ def evaluate_generator(
                 if still_face
                 else "the clip's own frames, mouth masked (re-dubbing)"
             ),
-            "region": "mouth region: the lower half of the crop (what the generator paints)",
-            "psnr": "per frame, capped at 100 dB, then the mean",
+            "region": "face: the whole crop; mouth: its lower half (what the generator paints)",
+            "psnr": f"per frame, capped at {PSNR_CAP:g} dB, then the mean",
             "sync_expert": f"facekit expert {sync.expert_id} ({sync.path})" if sync is not None else "none",
         }
         result["sync"], result["samples"] = curves, samples

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facekit.checkpoints import outside_training_data
 from facekit.config import MODALITIES, DataConfig
 from facekit.data.audio import (
     HOP,
@@ -43,11 +44,13 @@ from facekit.data.audio import (
     SAMPLE_RATE,
     SILENCE_VALUE,
     AudioError,
+    float_to_pcm,
     is_silent,
     load_audio,
     melspectrogram,
 )
 from facekit.data.clips import Clip, ClipInfo
+from facekit.data.images import to_frames
 from facekit.data.text import TextError, in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
 from facekit.data.video import VideoError
 from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices, read_frames
@@ -86,22 +89,6 @@ def _peek_checkpoint(checkpoint, problems: list[str]):
     if state is None:
         return None, None
     return _attempt(problems, checkpoint_config, state, checkpoint), state.get("data_source")
-
-
-def _outside_training_data(checkpoint, trained_on: str | None) -> list[str]:
-    """The warning for a model painting a real face (found by the detector) it was not trained for."""
-    if trained_on == "synthetic":
-        return [
-            f"{checkpoint} was trained on the synthetic corpus (rendered faces and formant speech), not on real "
-            "faces: on this real face its mouth shows only that the pipeline runs -- no figure of lip-sync quality; "
-            "train or fine-tune on real clips (facekit prepare) for that"
-        ]
-    if trained_on is None:
-        return [
-            f"{checkpoint} does not record the data it was trained on (made before facekit recorded it): if that was "
-            "the synthetic corpus, its mouth on this real face shows only that the pipeline runs, no lip-sync quality"
-        ]
-    return []
 
 
 def load_model(checkpoint, device: str | torch.device = "cpu"):
@@ -281,7 +268,7 @@ def generate(
             "the speech uses"
         )
     if source_face is not None and not aligned and isinstance(checkpoint, (str, Path)):
-        warnings += _outside_training_data(checkpoint, trained_on)
+        warnings += outside_training_data(checkpoint, trained_on, "this real face")
     seconds["face"] = time.perf_counter() - tic
     if problems:
         raise GenerateError(
@@ -298,7 +285,7 @@ def generate(
     # the model's inputs, exactly as clip_windows builds them from a prepared clip
     tic = time.perf_counter()
     present = [m for m in MODALITIES if given[m] and m not in drop]
-    pcm = np.round(wav * 32767).astype(np.int16) if wav is not None else np.zeros(1, np.int16)
+    pcm = float_to_pcm(wav) if wav is not None else np.zeros(1, np.int16)
     mel = melspectrogram(wav) if wav is not None else np.full((80, 1), SILENCE_VALUE, np.float32)
     clip = Clip(
         info=ClipInfo(id=face_path.stem, identity=face_path.stem, num_frames=n, modalities=present),
@@ -326,7 +313,7 @@ def generate(
         for i in range(0, n, 64):
             tic = time.perf_counter()
             if source_face.alpha is None:
-                chunk = (generated[i : i + 64].permute(0, 2, 3, 1) * 255).round().clamp(0, 255).byte().numpy()
+                chunk = to_frames(generated[i : i + 64])
             else:
                 k = index[i : i + 64]
                 chunk = paste_back(

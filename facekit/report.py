@@ -16,6 +16,7 @@
                     "skipped_metrics": {metric: reason}, # e.g. {"face_lpips": "weights missing: run ..."}
                     ...}],                               # other scalar keys (frames, fps, files) become columns
       "skipped":  [{"clip": str, "reason": str}],        # clips left out, each named with its reason
+      "warnings": [str],                                 # what the figures are worth, shown first
       "notes":    [str],                                 # anything else the reader must know
       "sync":     [{"clip": str, "network": str,         # the SyncNet-protocol curves of one clip under one network
                     "offsets": [int],                    # -15 .. 15
@@ -44,6 +45,23 @@ import numpy as np
 
 COLOURS = {"generated": "tab:red", "ground_truth": "tab:blue"}
 ARRAY_KEYS = ("samples",)
+
+
+def summarise(per_clip: list[dict], methods: tuple[str, ...] | list[str]) -> dict:
+    """Mean over clips of every figure of every method (clips without the figure left out; a boolean's mean is the
+    share of clips where it holds); an offset also as the share of clips at 0."""
+    summary = {}
+    for method in methods:
+        keys = list(dict.fromkeys(k for c in per_clip for k in c.get(method, {})))
+        row = {}
+        for key in keys:
+            values = [c[method][key] for c in per_clip if c.get(method, {}).get(key) is not None]
+            if values:
+                row[key] = float(np.mean(values))
+                if key.endswith("offset"):
+                    row[f"{key}_zero_share"] = float(np.mean([v == 0 for v in values]))
+        summary[method] = row
+    return summary
 
 
 def methods_of(result: dict) -> list[str]:
@@ -143,15 +161,11 @@ def plot_confidence(curves: list[dict], network: str, path: Path, max_clips: int
 
 
 def _as_hwc(images) -> np.ndarray:
-    """uint8 (K, H, W, 3) or float (K, 3, H, W) in [0, 1] (numpy or torch) -> uint8 (K, H, W, 3)."""
+    """uint8 frames (K, H, W, 3) or float images (K, 3, H, W) in [0, 1] (numpy or torch) -> uint8 (K, H, W, 3)."""
+    from facekit.data.images import to_frames
+
     x = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images)
-    if x.ndim != 4:
-        raise ValueError(f"sample frames must be (K, H, W, 3) or (K, 3, H, W), got {x.shape}")
-    if x.shape[-1] != 3 and x.shape[1] == 3:
-        x = x.transpose(0, 2, 3, 1)
-    if x.dtype != np.uint8:
-        x = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
-    return x
+    return x if x.dtype == np.uint8 else to_frames(x)
 
 
 def plot_samples(sample: dict, methods: list[str], path: Path) -> Path:
@@ -199,6 +213,8 @@ def write_report(result: dict, out_dir: str | Path, max_clips: int = 4) -> Path:
         lines += [f"Command: `{result['command']}`", ""]
     per_clip, skipped = result.get("per_clip", []), result.get("skipped", [])
     lines += [f"{len(per_clip)} clips scored, {len(skipped)} skipped.", ""]
+    if result.get("warnings"):
+        lines += ["## Read this first", ""] + [f"- **{_fmt(w)}**" for w in result["warnings"]] + [""]
 
     oracle = " -- oracle mouth (mouth images drawn from the target's own mouth)"
     lines += ["## Summary (mean over clips)" + (oracle if result.get("mouth_modality") == "oracle mouth" else ""), ""]

@@ -1,6 +1,10 @@
 """Folder-of-videos benchmark (``facekit eval --generated --ground-truth``): figures against references, bad input as
-named skips, the CLI's outputs; on real GRID clips (dlib + ../shared/data/grid) when they are present."""
+named skips, the CLI's outputs; on real GRID clips (dlib + ../shared/data/grid) when they are present.
 
+dlib finds no face in the cartoon crops written here, so the ``--aligned`` tests stand a detector in for it
+(``stand_in_detector``) that sees a face in every crop with any structure and none in a flat one."""
+
+import contextlib
 import csv
 import json
 import shutil
@@ -10,14 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from facekit.benchmark import BenchmarkOptions, run_benchmark
+from facekit.benchmark import BenchmarkOptions, NothingScored, run_benchmark
 from facekit.cli import main
 from facekit.config import tiny
 from facekit.data import face
 from facekit.data.audio import load_audio
+from facekit.data.images import to_images
 from facekit.data.video import read_video, write_video
 from facekit.metrics.image import psnr, ssim
-from facekit.metrics.sync import SyncEvaluator
+from facekit.metrics.sync import SyncEvaluator, sync_problems
 from facekit.models.sync_expert import SyncExpert
 from facekit.train.checkpoint import save_checkpoint
 
@@ -35,6 +40,27 @@ def cartoon(num: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     n = np.arange(num * 640)
     audio = 0.3 * np.sin(2 * np.pi * 200 * n / 16000) * (1 + np.sin(n / 1280))
     return frames, audio.astype(np.float32)
+
+
+@contextlib.contextmanager
+def stand_in_detector():
+    """dlib's place on cartoon crops: the same landmarks on every frame that is not one flat colour, NaN elsewhere."""
+
+    def landmarks(frames: np.ndarray, every: int = 5) -> np.ndarray:
+        points = np.tile(np.linspace(8, 56, 68 * 2, dtype=np.float32).reshape(1, 68, 2), (len(frames), 1, 1))
+        points[frames.reshape(len(frames), -1).std(axis=1) == 0] = np.nan
+        return points
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("facekit.metrics.landmarks.detect_landmarks", landmarks)
+        patch.setattr("facekit.data.face.FaceLandmarker", lambda *args, **kwargs: None)  # no dlib needed
+        yield
+
+
+@pytest.fixture
+def cartoon_faces():
+    with stand_in_detector():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +99,8 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def result(folders, expert) -> dict:
-    return run_benchmark(*folders, expert=expert, options=BenchmarkOptions(aligned=True))
+    with stand_in_detector():
+        return run_benchmark(*folders, expert=expert, options=BenchmarkOptions(aligned=True))
 
 
 def _clip(result: dict, name: str) -> dict:
@@ -95,7 +122,9 @@ def test_identical_videos_score_perfectly_and_share_the_sync_figures(result):
         assert gen["face_lpips"] == pytest.approx(0, abs=1e-6) and gen["mouth_lpips"] == pytest.approx(0, abs=1e-6)
     for key in ("lse_d", "lse_c", "offset"):
         assert gen[key] == gt[key]
-    assert same["frames"] == 30 and same["crop_size"] == 64 and same["warnings"] == []
+    assert same["frames"] == 30 and same["crop_size"] == 64
+    # the untrained expert's only warning: it does not find the real video in sync (nothing was trimmed or resized)
+    assert [w for w in same["warnings"] if "does not find the real video in sync" not in w] == []
     assert (
         len(result["summary"]["expert_id"]) == 12
         and result["summary"]["expert_id"] in result["settings"]["sync_expert"]
@@ -106,8 +135,7 @@ def test_image_figures_equal_a_direct_computation(result, folders):
     gen_dir, gt_dir = folders
     pred, _ = read_video(gen_dir / "dark.mp4")
     target, _ = read_video(gt_dir / "dark.mp4")
-    p = torch.from_numpy(pred).permute(0, 3, 1, 2).float() / 255
-    t = torch.from_numpy(target).permute(0, 3, 1, 2).float() / 255
+    p, t = to_images(pred), to_images(target)
     dark = _clip(result, "dark")["generated"]
     assert dark["face_ssim"] == pytest.approx(float(ssim(p, t)), abs=1e-6)
     assert dark["mouth_ssim"] == pytest.approx(float(ssim(p[..., 32:, :], t[..., 32:, :])), abs=1e-6)
@@ -152,8 +180,6 @@ def test_bad_input_is_a_named_skip_and_other_clips_are_scored(result):
     assert "silent.mp4" in silent["skipped_metrics"]["generated sync"]
     assert "lse_d" not in silent["generated"] and "lse_d" in silent["ground_truth"]
     assert silent["generated"]["face_ssim"] == 1.0  # image figures do not need audio
-    # cartoon crops: dlib finds no face, so LMD is skipped with the reason, never reported as a number
-    assert all("lmd" in c["skipped_metrics"] and "lmd" not in c["generated"] for c in result["per_clip"])
 
 
 def test_summary_is_the_mean_over_clips(result):
@@ -167,7 +193,7 @@ def test_summary_is_the_mean_over_clips(result):
     )
 
 
-def test_official_syncnet_is_scored_beside_the_expert(tmp_path, expert):
+def test_official_syncnet_is_scored_beside_the_expert(tmp_path, expert, cartoon_faces):
     from facekit.metrics.syncnet_official import SyncNetOfficial
 
     torch.manual_seed(0)
@@ -187,7 +213,7 @@ def test_official_syncnet_is_scored_beside_the_expert(tmp_path, expert):
     assert "6 frames" in five["skipped_metrics"]["generated official_sync"]
 
 
-def test_cli_writes_report_json_and_csv(folders, expert, tmp_path, capsys):
+def test_cli_writes_report_json_and_csv(folders, expert, tmp_path, capsys, cartoon_faces):
     gen, gt = folders
     sub = tmp_path / "gen"
     sub.mkdir()
@@ -212,7 +238,7 @@ def test_cli_writes_report_json_and_csv(folders, expert, tmp_path, capsys):
     assert [r["method"] for r in summary] == ["generated", "ground_truth"]
 
 
-def test_cli_usage_errors_are_clear(folders, tmp_path, capsys):
+def test_cli_usage_errors_are_clear(folders, tmp_path, capsys, cartoon_faces):
     gen, gt = folders
     assert main(["eval", "--generated", str(gen)]) == 2
     assert "--ground-truth" in capsys.readouterr().err
@@ -229,6 +255,74 @@ def test_cli_usage_errors_are_clear(folders, tmp_path, capsys):
     assert "two videos named 'same'" in err and "rename" in err
 
 
+def test_nothing_scored_exits_2_with_every_reason_on_stderr(folders, tmp_path, capsys, cartoon_faces):
+    gen, gt = folders
+    bad, truth = tmp_path / "gen", tmp_path / "gt"
+    bad.mkdir()
+    truth.mkdir()
+    shutil.copy(gen / "fps.mp4", bad)  # another frame rate
+    shutil.copy(gt / "fps.mp4", truth)
+    shutil.copy(gen / "orphan.mp4", bad)  # no ground truth of that name
+    (bad / "broken.mp4").write_bytes(b"not a video")  # unreadable
+    shutil.copy(gt / "same.mp4", truth / "broken.mp4")
+    report = tmp_path / "report"
+    argv = ["eval", "--generated", str(bad), "--ground-truth", str(truth), "--aligned", "--out-dir", str(report)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "nothing scored" in err and "none of the 3 generated videos" in err
+    assert "fps: different frame rates" in err and "orphan: no ground-truth video named orphan" in err
+    assert "broken: " in err and "broken.mp4" in err
+    assert not report.exists()  # no report of nothing
+
+
+def test_a_faceless_generated_video_is_skipped_never_scored(folders, expert, tmp_path, cartoon_faces):
+    """A flat grey video has no face: a named skip, without the sync figures that once called it 'in sync'."""
+    gen, gt = folders
+    f, a = cartoon(30)
+    write_video(tmp_path / "gen" / "grey.mp4", np.full_like(f, 128), 25, a)
+    (tmp_path / "gt").mkdir()
+    shutil.copy(gt / "same.mp4", tmp_path / "gt" / "grey.mp4")
+    shutil.copy(gen / "same.mp4", tmp_path / "gen")
+    shutil.copy(gt / "same.mp4", tmp_path / "gt")
+    out = run_benchmark(tmp_path / "gen", tmp_path / "gt", expert, options=BenchmarkOptions(aligned=True))
+    assert [c["clip"] for c in out["per_clip"]] == ["same"] and not any(c["clip"] == "grey" for c in out["sync"])
+    reason = _skip_reason(out, "grey")
+    assert reason.startswith("generated ") and "grey.mp4" in reason and "no face" in reason
+
+
+def test_no_face_check_scores_rendered_faces_under_a_warning(folders, tmp_path, capsys):
+    """Rendered faces dlib cannot find: --aligned --no-face-check scores them (no LMD), and says a faceless video would
+    be scored too; the flag means nothing elsewhere."""
+    gen, gt = folders
+    (tmp_path / "gen").mkdir()
+    shutil.copy(gen / "dark.mp4", tmp_path / "gen")
+    out_json = tmp_path / "eval.json"
+    argv = ["eval", "--generated", str(tmp_path / "gen"), "--ground-truth", str(gt), "--aligned", "--no-face-check"]
+    assert main([*argv, "--out", str(out_json)]) == 0
+    assert "face check off" in capsys.readouterr().err
+    result = json.loads(out_json.read_text())
+    assert result["clips"] == 1 and "face check off" in result["warnings"][0]
+    assert "lmd" not in result["per_clip"][0]["generated"] and "face check off" in result["settings"]["face_check"]
+    assert main(argv[:5] + ["--no-face-check"]) == 2
+    assert "--no-face-check applies to --aligned crops" in capsys.readouterr().err
+
+
+def test_every_clip_says_whether_the_expert_finds_the_real_video_in_sync(result, folders, expert):
+    _, gt_dir = folders
+    frames, _ = read_video(gt_dir / "dark.mp4")
+    wav = load_audio(gt_dir / "dark.mp4")
+    wav = np.pad(wav[: 30 * 640], (0, max(0, 30 * 640 - len(wav))))  # conformed to the video's length
+    problems = sync_problems(SyncEvaluator(expert).evaluate(frames, wav, 25))
+    dark = _clip(result, "dark")
+    assert dark["ground_truth"]["in_sync"] is not problems
+    assert all(any(p in w for w in dark["warnings"]) for p in problems.values())
+    judged = [c for c in result["per_clip"] if "in_sync" in c["ground_truth"]]
+    missed = sum(not c["ground_truth"]["in_sync"] for c in judged)
+    line = result["summary"]["ground_truth_in_sync"]
+    assert line.startswith(f"{len(judged) - missed} of {len(judged)} real videos found in sync by facekit expert")
+    assert any("say nothing about lip sync" in w for w in result["warnings"]) == (missed > len(judged) / 2)
+
+
 # ---- face detection + alignment (dlib), real GRID clips ----
 
 
@@ -242,10 +336,8 @@ def test_without_aligned_a_faceless_ground_truth_is_a_named_skip(dlib_present, t
     f, a = cartoon(12)
     write_video(tmp_path / "gen" / "toon.mp4", f, 25, a)
     write_video(tmp_path / "gt" / "toon.mp4", f, 25, a)
-    out = run_benchmark(tmp_path / "gen", tmp_path / "gt")
-    assert (
-        out["per_clip"] == [] and "ground truth" in _skip_reason(out, "toon") and "no face" in _skip_reason(out, "toon")
-    )
+    with pytest.raises(NothingScored, match="toon: ground truth .*no face"):
+        run_benchmark(tmp_path / "gen", tmp_path / "gt")
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +368,13 @@ def test_real_grid_clips_are_detected_aligned_and_scored(grid_pair):
     assert sample["generated"].shape == (4, 96, 96, 3) and sample["generated"].dtype == np.uint8
 
 
+def test_a_grey_generated_video_of_a_real_clip_is_skipped(grid_pair, tmp_path):
+    frames, fps = read_video(grid_pair[1] / "same.mp4")
+    write_video(tmp_path / "gen" / "same.mp4", np.full_like(frames, 128), fps, load_audio(grid_pair[1] / "same.mp4"))
+    with pytest.raises(NothingScored, match=r"same: generated .*same\.mp4: .*no face"):
+        run_benchmark(tmp_path / "gen", grid_pair[1])
+
+
 def test_trim_edges_cuts_frames_and_their_audio_from_both_videos():
     from facekit.benchmark import Video, trim_edges
 
@@ -302,8 +401,8 @@ def test_a_faceless_start_of_the_ground_truth_is_left_out_of_both_videos(grid, d
     assert any("first 8 / last 0 frames" in w for w in clip["warnings"]), clip["warnings"]
     assert clip["generated"]["face_ssim"] == 1.0 and clip["generated"]["lmd"] == 0.0
     # more black frames than max_edge: still a named skip
-    out = run_benchmark(tmp_path / "gen", tmp_path / "gt", options=BenchmarkOptions(num_samples=1, max_edge=5))
-    assert out["per_clip"] == [] and "no face in frames 0-" in _skip_reason(out, "late")
+    with pytest.raises(NothingScored, match="late: .*no face in frames 0-"):
+        run_benchmark(tmp_path / "gen", tmp_path / "gt", options=BenchmarkOptions(num_samples=1, max_edge=5))
 
 
 @pytest.mark.slow

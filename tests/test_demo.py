@@ -59,6 +59,9 @@ def test_demo_runs_end_to_end_then_reuses_its_cache(tmp_path):
     for ref in re.findall(r'(?:src|href|poster)="([^"]+)"', report):  # every video and figure it shows exists
         assert (out / ref).is_file(), ref
     assert "never seen" not in report or summary["identity"] in report
+    # the real clip's own verdict under the expert, and the held-out split's count
+    assert "Does the expert find the real clip in sync" in report and "real videos found in sync by" in report
+    assert isinstance(scores["ground_truth"]["in_sync"], bool)
     lines.clear()
     again = run_demo(out, overrides=TINY, cache=cache, workers=1, log=lines.append, stages=STAGES)
     assert sum("reusing the cached run" in line for line in lines) == 2  # no training the second time

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 import torch
 
 from facekit.cli import main
@@ -49,30 +48,62 @@ def test_eval_of_a_broken_checkpoint_is_a_clear_error(corpus, tmp_path, capsys):
     assert "last.pt" in capsys.readouterr().err
 
 
-def test_mouth_lpips_is_the_lpips_of_the_mouth_regions_or_a_stated_skip():
-    from facekit.evaluation import image_scores, mouth_lpips_or_reason
-
-    net, note = mouth_lpips_or_reason(32)
-    assert net is None and "below AlexNet's 31 px" in note  # the tiny preset's 16 px mouth
-    net, note = mouth_lpips_or_reason(64)
-    if net is None:
-        pytest.skip(f"LPIPS weights not fetched here: {note}")
-    torch.manual_seed(0)
-    pred, target = torch.rand(5, 3, 64, 64), torch.rand(5, 3, 64, 64)
-    scores = image_scores(pred, target, skip=0, lpips_net=net)
-    expected = net(pred[1:, :, 32:], target[1:, :, 32:]).mean()
-    assert scores["mouth_lpips"] == pytest.approx(float(expected), abs=1e-6) and scores["mouth_lpips"] > 0.05
-    assert image_scores(target, target, lpips_net=net)["mouth_lpips"] == 0.0
-
-
 def test_still_face_eval_animates_the_reference_frame(runs, corpus, tmp_path, capsys):
     args = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus), "--max-clips", "2"]
     assert main([*args, "--out", str(tmp_path / "video.json")]) == 0
     assert main([*args, "--still-face", "--out", str(tmp_path / "still.json")]) == 0
     video, still = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("video", "still"))
     assert still["still_face"] and not video["still_face"]
-    # same targets and baselines, another face input: only the generated figures change
-    assert still["summary"]["reference_pasted"] == video["summary"]["reference_pasted"]
+    # same targets and baselines, another face input: only the generated mouth figures change (a baseline's upper
+    # half is the face input, so its whole-face figures change too)
+    pasted = [{k: v for k, v in r["summary"]["reference_pasted"].items() if "mouth" in k} for r in (still, video)]
+    assert pasted[0] == pasted[1] and "mouth_l1" in pasted[0]
     assert still["summary"]["generated"]["mouth_l1"] != video["summary"]["generated"]["mouth_l1"]
     folders = ["eval", "--generated", str(tmp_path), "--ground-truth", str(tmp_path), "--still-face"]
     assert main(folders) == 2 and "--still-face applies to the checkpoint mode" in capsys.readouterr().err
+
+
+def test_checkpoint_eval_scores_every_method_alike_and_judges_the_expert_on_the_real_clips(runs, corpus, tmp_path):
+    """Every method gets the same face and mouth figures (one scoring function); every clip says whether the expert
+    finds its real video in sync, and the summary counts them (the tiny run's expert, 3 steps old, finds few)."""
+    from facekit.evaluation import evaluate_generator
+
+    result = evaluate_generator(runs / "gen" / "last.pt", corpus, runs / "expert" / "last.pt", details=True)
+    figures = {f"{region}_{m}" for region in ("face", "mouth") for m in ("l1", "ssim", "psnr")}
+    for clip in result["per_clip"]:
+        for name in ("generated", "reference_pasted", "mean_mouth"):
+            assert figures <= set(clip[name])
+        curve = next(c for c in result["sync"] if c["clip"] == clip["clip"])
+        real = clip["ground_truth"]
+        assert isinstance(real["in_sync"], bool) and {"offset", "lse_c"} <= set(real)
+        assert len(curve["mdist"]["ground_truth"]) == 31
+        assert real["in_sync"] == (not clip["warnings"])
+    missed = sum(not c["ground_truth"]["in_sync"] for c in result["per_clip"])
+    total = len(result["per_clip"])
+    assert result["summary"]["ground_truth_in_sync"].startswith(f"{total - missed} of {total} real videos found in")
+    assert any("say nothing about lip sync" in w for w in result["warnings"]) == (missed > total / 2)
+
+
+def test_a_synthetic_corpus_generator_scored_on_real_clips_says_what_its_figures_are_worth(runs, corpus, tmp_path):
+    import shutil
+
+    from facekit.evaluation import training_data_warnings
+
+    state = torch.load(runs / "gen" / "last.pt", weights_only=True)
+    for source in ("synthetic", "grid"):
+        torch.save({**state, "data_source": source}, tmp_path / f"{source}.pt")
+    torch.save({k: v for k, v in state.items() if k != "data_source"}, tmp_path / "unrecorded.pt")
+    real = tmp_path / "real"  # the same clips, its manifest saying they are GRID's
+    shutil.copytree(corpus, real)
+    manifest = json.loads((real / "manifest.json").read_text())
+    (real / "manifest.json").write_text(json.dumps({**manifest, "source": "grid"}))
+    assert training_data_warnings(tmp_path / "synthetic.pt", corpus) == []  # its own kind of data
+    assert training_data_warnings(tmp_path / "grid.pt", real) == []
+    (warning,) = training_data_warnings(tmp_path / "synthetic.pt", real)
+    assert "trained on the synthetic corpus" in warning and "real clips (grid)" in warning
+    (unrecorded,) = training_data_warnings(tmp_path / "unrecorded.pt", real)
+    assert "does not record the data it was trained on" in unrecorded
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--checkpoint", str(tmp_path / "synthetic.pt"), "--data", str(real), "--max-clips", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["warnings"][0] == warning

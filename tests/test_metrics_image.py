@@ -28,7 +28,16 @@ from facekit.metrics import (
     ssim_map,
 )
 from facekit.metrics import lpips as lpips_weights
-from facekit.metrics.image import RADIUS, _ssim_valid, gaussian_window, reflect_pad
+from facekit.metrics.image import (
+    PSNR_CAP,
+    RADIUS,
+    _ssim_valid,
+    clip_image_scores,
+    gaussian_window,
+    lpips_problem,
+    reflect_pad,
+    scoring_lpips,
+)
 
 SKIMAGE_SSIM = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=-1)
 
@@ -347,3 +356,44 @@ def test_valid_ssim_map_needs_no_padding():
     x, y = noisy_pair((2, 3, 30, 30), seed=9)
     inner = ssim_map(x, y)[:, :, RADIUS:-RADIUS, RADIUS:-RADIUS]
     assert torch.allclose(inner, _ssim_valid(x, y, 1.0).permute(2, 3, 0, 1), atol=1e-6)
+
+
+# ---- the one scoring function of every evaluation ----------------------------------------------------------------
+
+
+def test_clip_image_scores_are_the_per_frame_means_of_scikit_image_figures():
+    x, y = noisy_pair((5, 3, 64, 64), seed=3)
+    y[2] = x[2]  # an identical frame: PSNR inf, counted as the 100 dB cap
+    scores = clip_image_scores(x, y, skip=0)
+    keep = slice(1, None)  # frame 0, the reference, left out
+    for region, rows in (("face", slice(None)), ("mouth", slice(32, None))):
+        p, t = x[keep, :, rows], y[keep, :, rows]
+        assert scores[f"{region}_ssim"] == pytest.approx(skimage_ssim(p, t).mean(), abs=1e-4)
+        with np.errstate(divide="ignore"):  # the identical frame
+            reference_psnr = np.minimum(skimage_psnr(p, t), PSNR_CAP).mean()
+        assert scores[f"{region}_psnr"] == pytest.approx(reference_psnr, abs=1e-3)
+        assert scores[f"{region}_l1"] == pytest.approx(float((p.double() - t.double()).abs().mean()), abs=1e-6)
+    assert "face_lpips" not in scores and "mouth_lpips" not in scores
+    assert clip_image_scores(x, y) != scores  # without skip, frame 0 counts
+
+
+def test_clip_image_scores_refuse_what_they_cannot_score():
+    x, y = noisy_pair((2, 3, 32, 32))
+    with pytest.raises(ValueError, match="no frame to score"):
+        clip_image_scores(x[:1], y[:1], skip=0)
+    with pytest.raises(ValueError, match="same shape|one shape"):
+        clip_image_scores(x, y[:, :, :16])
+    net, reason = scoring_lpips(32)  # the tiny preset's 16 px mouth
+    assert net is None and "below AlexNet's 31 px" in reason and lpips_problem(64) is None
+    with pytest.raises(ValueError, match="31 px"):
+        clip_image_scores(x, y, lpips_net=torch.nn.Identity())
+
+
+def test_clip_image_scores_lpips_of_both_regions(lpips_cache):
+    net, reason = scoring_lpips(64, lpips_cache)
+    assert net is not None and "sha256" in reason
+    x, y = noisy_pair((5, 3, 64, 64), seed=4)
+    scores = clip_image_scores(x, y, skip=0, lpips_net=net)
+    assert scores["face_lpips"] == pytest.approx(float(net(x[1:], y[1:]).mean()), abs=1e-6)
+    assert scores["mouth_lpips"] == pytest.approx(float(net(x[1:, :, 32:], y[1:, :, 32:]).mean()), abs=1e-6)
+    assert clip_image_scores(y, y, lpips_net=net)["mouth_lpips"] == 0.0

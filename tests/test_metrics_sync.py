@@ -11,12 +11,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from facekit.data.audio import float_to_pcm
 from facekit.metrics.sync import (
+    FLAT_DIP,
     SyncEvaluator,
+    SyncTrust,
     checkpoint_id,
     evaluate_sync,
     facekit_embeddings,
     sync_distances,
+    sync_problems,
     sync_scores,
 )
 from facekit.metrics.syncnet_official import (
@@ -354,7 +358,7 @@ def test_offset_recovery_with_a_mocked_expert():
     rng = np.random.default_rng(0)
     loud = rng.random(60) > 0.5  # per-frame on/off pattern
     wav = np.concatenate([rng.standard_normal(640) * (0.5 if on else 0.001) for on in loud]).astype(np.float32)
-    frames = np.repeat(loud[:, None, None, None], 1, 0) * np.ones((60, 16, 16, 3), np.float32)
+    frames = torch.from_numpy(loud[:, None, None, None] * np.ones((60, 3, 16, 16), np.float32))  # (T, 3, H, W)
     found = offset_recovery(SyncEvaluator(Energy(5, 4)), frames, wav, range(-3, 4))
     assert found == {k: k for k in range(-3, 4)}
 
@@ -369,8 +373,64 @@ def test_offset_recovery_with_a_mocked_expert():
     as_float.seen, as_int16.seen = [], []
     wav = np.clip(wav, -1, 1)
     offset_recovery(SyncEvaluator(as_float), frames, wav, range(0, 1))
-    found16 = offset_recovery(SyncEvaluator(as_int16), frames, np.round(wav * 32767).astype(np.int16), range(-3, 4))
+    found16 = offset_recovery(SyncEvaluator(as_int16), frames, float_to_pcm(wav), range(-3, 4))
     # int16 samples are scaled to [-1, 1] as everywhere else: the same mel windows, the same offsets
     torch.testing.assert_close(as_int16.seen[0], as_float.seen[0], atol=0.05, rtol=0)  # the unshifted windows
     torch.testing.assert_close(as_int16.seen[4], as_float.seen[1], atol=0.05, rtol=0)  # shift 0
     assert found16 == found
+
+
+# ------------------------------------------------------------------------- is the network fit to judge the real video?
+
+
+def weakly_related(num: int, weight: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A mocked expert's (video, audio) embeddings of an in-sync clip: a_t = normalise(weight v_t + w_t) shares only
+    ``weight`` of the video's direction (w_t unrelated), so the larger the weight, the deeper the dip at offset 0."""
+    video = unit_rows(num, 64, seed)
+    return video, F.normalize(weight * video + unit_rows(num, 64, seed + 1), dim=1)
+
+
+def test_a_clear_dip_at_zero_is_in_sync():
+    video, audio = weakly_related(400, 1.0, seed=0)
+    result = sync_scores(video, audio)
+    assert result.offset == 0 and sync_problems(result) == {}
+
+
+def test_a_flat_curve_is_flagged_even_at_offset_zero():
+    # cos(v, a) ~ 0.1: the minimum sits at 0 but only ~5 % below the median distance (FLAT_DIP is 10 %)
+    video, audio = weakly_related(400, 0.1, seed=0)
+    result = sync_scores(video, audio)
+    median = float(result.mdist.median())
+    assert result.offset == 0 and 0 < result.lse_c < FLAT_DIP * median
+    problems = sync_problems(result)
+    assert list(problems) == ["flat"] and "LSE-C" in problems["flat"]
+
+
+@pytest.mark.parametrize(("k", "expected"), [(3, ["offset"]), (15, ["offset", "edge"]), (-15, ["offset", "edge"])])
+def test_an_offset_and_a_minimum_at_the_edge_of_the_search_are_flagged(k, expected):
+    video = unit_rows(40, 8, seed=0)
+    result = sync_scores(video, delayed_audio(video, k, filler=unit_rows(40, 8, seed=1)))
+    assert result.offset == k
+    problems = sync_problems(result)
+    assert list(problems) == expected and f"{k:+d}" in problems["offset"]
+
+
+def test_sync_trust_flags_each_clip_counts_them_and_warns_when_most_are_missed():
+    video = unit_rows(40, 8, seed=0)
+    good = sync_scores(video, delayed_audio(video, 0, filler=unit_rows(40, 8, seed=1)))
+    edge = sync_scores(video, delayed_audio(video, 15, filler=unit_rows(40, 8, seed=1)))
+    flat = sync_scores(*weakly_related(400, 0.1, seed=0))
+    for results, warned in (([good, good, flat], False), ([good, edge, flat], True)):
+        trust, figures, clip_warnings = SyncTrust(), [], []
+        for result in results:
+            figures.append({})
+            clip_warnings.append([])
+            trust.check(result, "expert X", figures[-1], clip_warnings[-1])
+        assert [f["in_sync"] for f in figures] == [r is good for r in results]
+        assert all(bool(w) == (r is not good) for w, r in zip(clip_warnings, results, strict=True))
+        summary, warnings = {}, []
+        trust.summarise(summary, warnings)
+        bad = sum(r is not good for r in results)
+        assert summary["ground_truth_in_sync"].startswith(f"{3 - bad} of 3 real videos found in sync by expert X")
+        assert bool(warnings) == warned
+    assert "offset 1, edge 1, flat 1" in summary["ground_truth_in_sync"] and "say nothing" in warnings[0]

@@ -154,3 +154,30 @@ def test_checkpoint_mode_writes_the_same_report(runs, corpus, tmp_path, capsys):
     curves = json.loads((out_dir / "results.json").read_text())["sync"]
     assert len(curves) == 2 and len(curves[0]["mdist"]["ground_truth"]) == 31
     assert (out_dir / "per_clip.csv").is_file() and (out_dir / "summary.csv").is_file()
+
+
+def test_warnings_come_first_and_the_real_videos_sync_verdict_is_in_the_tables(tmp_path):
+    result = _result()
+    result["warnings"] = ["facekit expert 0123456789ab does not find the real videos in sync in 2 of 2 clips"]
+    result["summary"]["ground_truth_in_sync"] = "0 of 2 real videos found in sync by facekit expert 0123456789ab"
+    for clip in result["per_clip"]:
+        clip["ground_truth"]["in_sync"] = False
+    text = write_report(result, tmp_path).read_text()
+    first = text.index("## Read this first")
+    assert first < text.index("## Summary") and f"- **{result['warnings'][0]}**" in text[first:]
+    assert "ground_truth_in_sync: `0 of 2 real videos found in sync" in text
+    assert "| clip | lse_d | offset | in_sync |" in text and "| a | 6.0000 | 0 | False |" in text
+    assert json.loads(write_outputs(result, tmp_path)["json"].read_text())["warnings"] == result["warnings"]
+
+
+def test_summarise_is_the_mean_over_the_clips_that_have_each_figure():
+    from facekit.report import summarise
+
+    clips = [
+        {"generated": {"face_ssim": 0.5, "offset": 0}, "ground_truth": {"offset": 2, "in_sync": False}},
+        {"generated": {"face_ssim": 0.7, "offset": 1, "lmd": None}, "ground_truth": {"offset": 0, "in_sync": True}},
+        {"generated": {"face_ssim": 0.9, "offset": 0}, "ground_truth": {"offset": 0, "in_sync": True}},
+    ]
+    summary = summarise(clips, ["generated", "ground_truth"])
+    assert summary["generated"] == pytest.approx({"face_ssim": 0.7, "offset": 1 / 3, "offset_zero_share": 2 / 3})
+    assert summary["ground_truth"] == pytest.approx({"offset": 2 / 3, "offset_zero_share": 2 / 3, "in_sync": 2 / 3})

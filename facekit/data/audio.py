@@ -41,6 +41,7 @@ MAX_ABS_VALUE = 4.0
 MEL_FPS = SAMPLE_RATE / HOP  # 80 mel frames per second
 MEL_WINDOW = 16  # mel frames per video-frame window (0.2 s)
 SILENCE_VALUE = -MAX_ABS_VALUE  # normalised value of a column with no energy
+PCM_SCALE = 32767  # int16 <-> float: x = pcm / 32767, so full scale is +-1 both ways and a round trip is exact
 
 
 class AudioError(ValueError):
@@ -97,6 +98,22 @@ def save_wav(path: str | Path, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) 
     if wav.ndim != 1:
         raise AudioError(f"save_wav expects mono audio of shape (N,), got {wav.shape} for {path}; mix to mono first")
     soundfile.write(str(path), np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+def pcm_to_float(pcm: np.ndarray) -> np.ndarray:
+    """int16 samples (N,) -> float32 (N,) in [-1, 1] (-32768 gives -1.00003): ``pcm / PCM_SCALE``."""
+    pcm = np.asarray(pcm)
+    if pcm.dtype != np.int16:
+        raise AudioError(f"pcm_to_float expects int16 samples, got {pcm.dtype}; float audio is already in [-1, 1]")
+    return pcm.astype(np.float32) / np.float32(PCM_SCALE)
+
+
+def float_to_pcm(wav: np.ndarray) -> np.ndarray:
+    """float audio (N,) in [-1, 1] (clipped) -> int16 (N,): ``round(wav * PCM_SCALE)``, the inverse of pcm_to_float."""
+    wav = np.asarray(wav)
+    if not np.issubdtype(wav.dtype, np.floating):
+        raise AudioError(f"float_to_pcm expects float samples in [-1, 1], got {wav.dtype}")
+    return np.round(np.clip(wav, -1.0, 1.0) * PCM_SCALE).astype(np.int16)  # in wav's own float precision
 
 
 @lru_cache(maxsize=4)

@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 from facekit.config import MODALITIES, ConfigError, DataConfig
 from facekit.data.audio import mel_window, mel_windows
 from facekit.data.clips import Clip, ClipInfo, load_clip, read_manifest
+from facekit.data.images import to_images as _images
 from facekit.data.text import PAD_ID, phoneme_windows
 
 
@@ -198,16 +199,6 @@ def check_mouth_driver(root: str | Path, infos: Sequence[ClipInfo], cfg: DataCon
         )
 
 
-def _images(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [0, 1].
-
-    Converted in numpy: torch's intra-op thread pool makes this tiny op 100x slower when the training process is
-    using every core."""
-    chw = np.moveaxis(np.asarray(frames), -1, -3).astype(np.float32)
-    chw *= np.float32(1 / 255)
-    return torch.from_numpy(chw)
-
-
 def clip_windows(
     clip: Clip, cfg: DataConfig, reference_index: int = 0, still_face: bool = False
 ) -> dict[str, torch.Tensor]:
@@ -297,7 +288,7 @@ class FaceDataset(Dataset):
             source = self.data.clips[others[rng.integers(len(others))]].frames
             face, ref = source[[rng.integers(len(source))] * k], source[rng.integers(len(source), size=k)]
             recon = 0.0
-        masked = _images(face)  # numpy-made copy: see _images
+        masked = _images(face)  # numpy-made copy: see to_images
         masked[..., target.shape[-2] // 2 :, :] = 0.0
         reference = _images(ref)
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facekit.data.audio import SAMPLE_RATE, melspectrogram
+from facekit.data.audio import SAMPLE_RATE, float_to_pcm, melspectrogram, pcm_to_float
 from facekit.data.clips import Clip, ClipFormatError, ClipInfo, write_clip, write_manifest
 from facekit.data.text import WordSpan, phoneme_track, words_to_phoneme_spans
 from facekit.data.video import resample_fps
@@ -221,8 +221,8 @@ def prepare_clip(
         modalities=(["text"] if phonemes is not None else []) + ["audio", "mouth"],
         extra=info_extra,
     )
-    pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
-    return Clip(info, crops, pcm, melspectrogram(pcm.astype(np.float32) / 32767), crop_landmarks, mouth, phonemes)
+    pcm = float_to_pcm(audio)
+    return Clip(info, crops, pcm, melspectrogram(pcm_to_float(pcm)), crop_landmarks, mouth, phonemes)
 
 
 def _approximate_spans(sentence: str, audio: np.ndarray, warn: list[str]):

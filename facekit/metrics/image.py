@@ -12,6 +12,8 @@ number is pinned to the field's definition (docs/METRICS.md):
 
 A dataset figure is the mean of the per-image values. The metric classes accumulate exactly that (``update`` per
 batch, ``compute`` at the end), so batch-accumulated == one-shot; ``region="mouth"`` scores the lower half only.
+:func:`clip_image_scores` is the one place a generated clip (or a baseline) is scored against its real clip: every
+evaluation (``facekit eval`` in both modes, the demo) reports its figures.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 SIGMA, TRUNCATE, K1, K2 = 1.5, 3.5, 0.01, 0.03
 RADIUS = int(TRUNCATE * SIGMA + 0.5)  # 5, as scipy.ndimage.gaussian_filter -> an 11-tap window
 REGIONS = ("face", "mouth")
+PSNR_CAP = 100.0  # dB: an identical frame's PSNR (infinite) counts as this in a clip's mean
+LPIPS_MIN_SIDE = 31  # AlexNet (LPIPS' backbone) needs images at least this many pixels high and wide
+LPIPS_BATCH = 32
 
 
 def gaussian_window(dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
@@ -128,6 +133,53 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: s
 def mouth_region(x: torch.Tensor) -> torch.Tensor:
     """The lower half of (..., H, W) face crops: rows H // 2 onwards, the region the generator fills."""
     return x[..., x.shape[-2] // 2 :, :]
+
+
+def lpips_problem(image_size: int) -> str | None:
+    """Why LPIPS cannot score crops of side ``image_size`` (their lower half is below AlexNet's minimum), or None."""
+    if image_size // 2 < LPIPS_MIN_SIDE:
+        return f"skipped: the mouth region ({image_size // 2} px high) is below AlexNet's {LPIPS_MIN_SIDE} px"
+    return None
+
+
+def scoring_lpips(image_size: int | None = None, cache_dir: str | Path | None = None) -> tuple[LPIPSMetric | None, str]:
+    """(the LPIPS network, its description) for :func:`clip_image_scores` on crops of side ``image_size`` (None: not
+    known yet, check each clip with :func:`lpips_problem`) -- or (None, the reason LPIPS is skipped)."""
+    from facekit.metrics.lpips import lpips_or_reason
+
+    problem = lpips_problem(image_size) if image_size is not None else None
+    return (None, problem) if problem else lpips_or_reason(cache_dir)
+
+
+@torch.no_grad()
+def clip_image_scores(
+    pred: torch.Tensor, target: torch.Tensor, skip: int | None = None, lpips_net: LPIPSMetric | None = None
+) -> dict[str, float]:
+    """A generated (or baseline) clip against the real one: ``{region}_l1``, ``_ssim``, ``_psnr`` and, with
+    ``lpips_net``, ``_lpips`` for region "face" (the whole crop) and "mouth" (its lower half, what the generator
+    paints), each the mean over frames of the per-frame value.
+
+    pred, target: float (T, 3, S, S) in [0, 1]. Frame ``skip`` (the reference frame the generator was shown) is left
+    out. Per-frame PSNR is capped at PSNR_CAP.
+    """
+    pred, target = _check_pair(pred, target)
+    if skip is not None:
+        keep = [i for i in range(pred.shape[0]) if i != skip]
+        pred, target = pred[keep], target[keep]
+    if pred.shape[0] == 0:
+        raise ValueError("no frame to score (a clip of only the reference frame)")
+    if lpips_net is not None and lpips_problem(pred.shape[-2]):
+        raise ValueError(lpips_problem(pred.shape[-2]))
+    scores = {}
+    for region in REGIONS:
+        p, t = (pred, target) if region == "face" else (mouth_region(pred), mouth_region(target))
+        scores[f"{region}_l1"] = float((p - t).abs().mean())
+        scores[f"{region}_ssim"] = float(ssim(p, t))
+        scores[f"{region}_psnr"] = float(psnr(p, t, reduction="none").clamp(max=PSNR_CAP).mean())
+        if lpips_net is not None:
+            batches = [lpips_net(p[i : i + LPIPS_BATCH], t[i : i + LPIPS_BATCH]) for i in range(0, len(p), LPIPS_BATCH)]
+            scores[f"{region}_lpips"] = float(torch.cat(batches).mean())
+    return scores
 
 
 class _MeanOverImages:

@@ -18,6 +18,13 @@ then v_t matches a_{t+k} and the reported ``offset`` is +k. syncnet_python print
 
 Numbers are comparable only under the same embedding network: :func:`evaluate_sync` stamps the facekit expert's
 checkpoint id into the result. ``facekit.metrics.syncnet_official`` runs the field's pretrained SyncNet instead.
+
+**Is the network fit to judge this data?** A real video is in sync, so a network that can judge it finds it at
+offset 0 with a clear dip. :func:`sync_problems` names what is wrong with a ground truth's curve: its best offset is
+not 0; it is at the *edge* of the search range (|offset| = K: the curve has no minimum inside the range); or the
+curve is *flat* (LSE-C < FLAT_DIP x the median of mdist: the minimum lies less than 10 % below the typical distance,
+so where it falls is noise). :class:`SyncTrust` turns the per-clip verdicts into the summary line and, when the
+network fails on most clips, the warning of what its figures are worth.
 """
 
 from __future__ import annotations
@@ -33,11 +40,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from facekit.checkpoints import checkpoint_config, load_checkpoint, load_expert
-from facekit.data.audio import FPS, SAMPLE_RATE, load_audio, mel_windows, melspectrogram
+from facekit.data.audio import FPS, SAMPLE_RATE, load_audio, mel_windows, melspectrogram, pcm_to_float
+from facekit.data.images import to_images
 from facekit.models.sync_expert import SyncExpert, lower_half
 
 WINDOW_FRAMES = 5  # video frames per window: 0.2 s at 25 fps
 MAX_OFFSET = 15  # the field's offset search, -15 .. +15 frames
+FLAT_DIP = 0.1  # a curve whose minimum lies less than this fraction below its median is flat
+UNFIT_SHARE = 0.5  # a network that misses more than this share of real videos' sync says nothing about the data
 
 
 @dataclass
@@ -59,6 +69,10 @@ class SyncResult:
         """The offset with syncnet_python's sign (it prints vshift - argmin, i.e. + = audio leads)."""
         return -self.offset
 
+    def figures(self, prefix: str = "") -> dict:
+        """The per-clip figures of a report: LSE-D, LSE-C and the offset, keys prefixed (e.g. "official_")."""
+        return {f"{prefix}lse_d": self.lse_d, f"{prefix}lse_c": self.lse_c, f"{prefix}offset": self.offset}
+
     def to_dict(self) -> dict:
         return {
             "lse_d": self.lse_d,
@@ -69,6 +83,51 @@ class SyncResult:
             "mdist": [round(float(x), 6) for x in self.mdist],
             "offsets": self.offsets.tolist(),
         }
+
+
+def sync_problems(result: SyncResult) -> dict[str, str]:
+    """What is wrong with the curve of a video known to be in sync (a ground truth): {} when the network finds it in
+    sync, else some of {"offset": ..., "edge": ..., "flat": ...} with a sentence each (module docstring)."""
+    problems = {}
+    max_offset = int(result.offsets.abs().max())
+    if result.offset != 0:
+        problems["offset"] = f"best offset {result.offset:+d}, not 0"
+    if max_offset > 0 and abs(result.offset) == max_offset:
+        problems["edge"] = f"the minimum lies at the edge of the -{max_offset}..{max_offset} search"
+    median = float(result.mdist.median())
+    if result.lse_c < FLAT_DIP * median:
+        problems["flat"] = f"flat curve: LSE-C {result.lse_c:.3f} < {FLAT_DIP:g} x median distance {median:.3f}"
+    return problems
+
+
+class SyncTrust:
+    """Whether each network finds each real video in sync: flags per clip, a count and a warning for the summary."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, tuple[str, list[list[str]]]] = {}  # prefix -> (network, problem names per clip)
+
+    def check(self, result: SyncResult, network: str, figures: dict, warnings: list[str], prefix: str = "") -> None:
+        """Judge a real video's ``result``: ``figures[prefix + "in_sync"]``, and a warning naming what is wrong."""
+        problems = sync_problems(result)
+        figures[f"{prefix}in_sync"] = not problems
+        if problems:
+            warnings.append(f"{network} does not find the real video in sync: {'; '.join(problems.values())}")
+        self.checks.setdefault(prefix, (network, []))[1].append(list(problems))
+
+    def summarise(self, summary: dict, warnings: list[str]) -> None:
+        """Add ``summary["ground_truth_<prefix>in_sync"]`` (how many) per network; a warning in ``warnings`` for a
+        network that misses more than UNFIT_SHARE of the real videos."""
+        for prefix, (network, checks) in self.checks.items():
+            bad = [c for c in checks if c]
+            kinds = [k for k in ("offset", "edge", "flat") if any(k in c for c in bad)]
+            counts = ", ".join(f"{k} {sum(k in c for c in bad)}" for k in kinds)
+            line = f"{len(checks) - len(bad)} of {len(checks)} real videos found in sync by {network}"
+            summary[f"ground_truth_{prefix}in_sync"] = line + (f"; {len(bad)} not ({counts})" if bad else "")
+            if len(bad) > UNFIT_SHARE * len(checks):
+                warnings.append(f"{network} does not find the real videos in sync in {len(bad)} of {len(checks)} "
+                                f"clips ({counts}): its LSE-D, LSE-C and offsets on this data say nothing about lip "
+                                "sync (was it trained on other speakers or other data?); score with an expert "
+                                "trained on these speakers, or the official SyncNet (--syncnet)")  # fmt: skip
 
 
 def sync_distances(video_emb: Tensor, audio_emb: Tensor, max_offset: int = MAX_OFFSET) -> Tensor:
@@ -185,16 +244,14 @@ class SyncEvaluator:
 
 
 def _as_images(frames: np.ndarray | Tensor) -> Tensor:
-    """uint8 (T, H, W, 3) / (T, 3, H, W) or float in [0, 1] of either layout -> float (T, 3, H, W) in [0, 1]."""
-    if not isinstance(frames, Tensor):
-        frames = np.asarray(frames)
-        frames = frames if frames.flags.writeable else frames.copy()  # memory-mapped clips are read-only
-    x = torch.as_tensor(frames)
-    if x.ndim != 4 or 3 not in (x.shape[1], x.shape[-1]):
-        raise ValueError(f"frames must be (T, H, W, 3) or (T, 3, H, W), got {tuple(x.shape)}")
-    if x.shape[-1] == 3 and x.shape[1] != 3:
-        x = x.permute(0, 3, 1, 2)
-    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    """uint8 frames (T, H, W, 3) or float images (T, 3, H, W) in [0, 1] -> float32 (T, 3, H, W) in [0, 1]."""
+    x = frames if isinstance(frames, Tensor) else torch.from_numpy(np.array(frames))  # a copy: mmaps are read-only
+    if x.dtype == torch.uint8:
+        return to_images(x)
+    if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
+        raise ValueError(f"frames must be uint8 (T, H, W, 3) or float (T, 3, H, W) in [0, 1], got {x.dtype} "
+                         f"{tuple(x.shape)}")  # fmt: skip
+    return x.float()
 
 
 @torch.no_grad()
@@ -208,7 +265,7 @@ def facekit_embeddings(
 ) -> tuple[Tensor, Tensor]:
     """Embeddings of every window of a clip under a facekit sync expert -> (video_emb, audio_emb), each (T-4, E).
 
-    frames: T face crops, uint8 (T, S, S, 3) / (T, 3, S, S) or float in [0, 1]; resized (bilinear, antialiased)
+    frames: T face crops, uint8 (T, S, S, 3) or float (T, 3, S, S) in [0, 1]; resized (bilinear, antialiased)
     to ``image_size``, the expert's training size (:class:`SyncEvaluator` reads it from the checkpoint), when given.
     mel: (80, M) facekit log-mel spectrogram of the clip's audio. Window t = lower halves of frames t .. t+4 and the
     16-column mel window of frame t (``mel_windows``), as the expert was trained.
@@ -238,9 +295,7 @@ def _mel_of(wav_or_mel: np.ndarray | str | Path) -> np.ndarray:
     x = np.asarray(wav_or_mel)
     if x.ndim == 2:
         return x.astype(np.float32)
-    if x.dtype == np.int16:
-        x = x.astype(np.float32) / 32767  # the synthetic corpus's scale
-    return melspectrogram(x.astype(np.float32))
+    return melspectrogram(pcm_to_float(x) if x.dtype == np.int16 else x.astype(np.float32))
 
 
 def evaluate_sync(
@@ -286,7 +341,7 @@ def offset_recovery(
     """
     wav = np.asarray(wav)
     if wav.dtype == np.int16:  # as _mel_of: int16 samples are scaled to [-1, 1] (unscaled, the mel saturates)
-        wav = wav.astype(np.float32) / 32767
+        wav = pcm_to_float(wav)
     video, _ = evaluator.embeddings(frames, melspectrogram(wav), None)
     device = next(evaluator.model.parameters()).device
     found = {}

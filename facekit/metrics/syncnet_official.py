@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facekit.data.audio import float_to_pcm
+
 OFFICIAL_SIZE = 224
 SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 MFCC_PER_FRAME = 4  # 100 MFCC columns per second / 25 fps
@@ -201,11 +203,12 @@ def official_embeddings(
     """Video and audio embeddings of every window under the official SyncNet -> (video_emb, audio_emb), (L-5, 1024).
 
     frames_rgb: uint8 RGB (T, H, W, 3) face crops at 25 fps. wav: 16 kHz mono int16 samples (float input in
-    [-1, 1] is scaled by 32767 and rounded). Feed the result to ``facekit.metrics.sync.sync_scores``.
+    [-1, 1] is converted by ``facekit.data.audio.float_to_pcm``). Feed the result to
+    ``facekit.metrics.sync.sync_scores``.
     """
     wav = np.asarray(wav)
     if wav.dtype != np.int16:
-        wav = np.round(np.clip(wav.astype(np.float64), -1, 1) * 32767).astype(np.int16)
+        wav = float_to_pcm(wav)
     length = usable_frames(len(frames_rgb), wav.size)
     num = length - 5
     if num < 1:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from facekit.config import Config
-from facekit.data.audio import SAMPLE_RATE, melspectrogram
+from facekit.data.audio import SAMPLE_RATE, float_to_pcm, melspectrogram, pcm_to_float
 from facekit.data.clips import Clip, ClipFormatError, ClipInfo, read_manifest, write_clip, write_manifest
 from facekit.data.synthetic.articulation import (
     Timing,
@@ -148,7 +148,7 @@ def make_clip(cfg: Config, index: int) -> Clip:
     still = Motion(np.zeros((num_frames, 2), np.float32), np.ones(num_frames, np.float32))
     mouth = render(driver, driven, still, cfg.data.mouth_size, window=mouth_window(driver))
     wav = synthesize(timing.phonemes, controls, speaker.voice, emotion, seconds, rng)
-    audio = np.round(wav * 32767).astype(np.int16)
+    audio = float_to_pcm(wav)
     info = ClipInfo(
         id=clip_id(cfg, index),
         identity=speaker.identity.name,
@@ -173,7 +173,7 @@ def make_clip(cfg: Config, index: int) -> Clip:
         info=info,
         frames=frames,
         audio=audio,
-        mel=melspectrogram(audio.astype(np.float32) / 32767),
+        mel=melspectrogram(pcm_to_float(audio)),
         landmarks=landmarks,
         mouth=mouth,
         phonemes=phoneme_track(timing.phonemes, num_frames, fps),
