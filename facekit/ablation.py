@@ -277,17 +277,15 @@ def cell_order(protocol: dict, cell: str) -> tuple[str, ...]:
 
 def plot_metrics(protocol: dict, table: dict, metrics: list[str], folder: Path) -> list[Path]:
     """One horizontal bar chart per metric: mean +- sd over seeds per cell, the reference's mean as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from facekit.viz import new_figure, save_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     names = list(table)
     for m in metrics:
         stats = [mean_sd(table[c].get(m, [float("nan")])) for c in names]
-        fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.4))
+        fig = new_figure(7, 0.32 * len(names) + 1.4)
+        ax = fig.subplots()
         colors = ["tab:red" if c == protocol["reference"] else "tab:blue" for c in names]
         ax.barh(names, [s[0] for s in stats], xerr=[s[1] for s in stats], color=colors, capsize=3)
         ref = protocol["reference"]
@@ -303,8 +301,5 @@ def plot_metrics(protocol: dict, table: dict, metrics: list[str], folder: Path) 
         ax.set_xlabel(f"{label} ({'higher' if higher else 'lower'} is better), mean +- sd over seeds")
         ax.set_ylabel("cell")
         ax.set_title(f"Ablation: {label}")
-        fig.tight_layout()
-        paths.append(folder / f"{m}.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(save_figure(fig, folder / f"{m}.png"))
     return paths
