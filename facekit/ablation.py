@@ -77,10 +77,18 @@ def default_protocol(preset: str = "cpu") -> dict:
     }
 
 
-def load_protocol(path: str | Path | None) -> dict:
-    if path is None:
-        return default_protocol()
-    path = Path(path)
+def load_protocol(path: str | Path | None, seeds: int | None = None, steps: int | None = None) -> dict:
+    """The protocol in the JSON file ``path`` (None: the built-in one); ``seeds`` replaces its seeds by 0..seeds-1,
+    ``steps`` its training budget. A file that is not a protocol raises ValueError naming it and what it lacks."""
+    protocol = default_protocol() if path is None else _read_protocol(Path(path))
+    if seeds:
+        protocol["seeds"] = list(range(seeds))
+    if steps:
+        protocol["steps"] = steps
+    return protocol
+
+
+def _read_protocol(path: Path) -> dict:
     try:
         protocol = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -91,6 +99,39 @@ def load_protocol(path: str | Path | None) -> dict:
     if protocol["reference"] not in protocol["cells"]:
         raise ValueError(f"{path}: reference cell {protocol['reference']!r} is not one of its cells")
     return protocol
+
+
+def ablation_inputs(
+    protocol: dict,
+    out: str | Path,
+    data: str | Path | None = None,
+    expert: str | Path | None = None,
+    workers: int = 1,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, Path | None]:
+    """The clips and the sync expert an ablation runs with.
+
+    ``data``, or else the synthetic corpus of the protocol's preset and overrides in ``data/synthetic-<name>-seed<k>``
+    (made if missing, with ``workers`` processes). ``expert``, or else one trained with the protocol's
+    ``expert_overrides`` into ``out/expert`` (kept once evaluated, so a re-run reuses it), or else None: no sync loss
+    and no sync metrics.
+    """
+    from facekit.data.synthetic.corpus import generate_corpus
+    from facekit.train.loop import train_expert
+
+    cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
+    if data is None:
+        data = Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+        log(f"facekit ablate: no --data given; using the synthetic corpus in {data}/")
+        generate_corpus(cfg, data, workers=workers)
+    if expert is None and protocol.get("expert_overrides"):
+        expert = Path(out) / "expert" / "last.pt"
+        log(f"facekit ablate: training the sync expert for the sync loss and metrics in {expert.parent}/")
+        if not (expert.parent / "eval.json").is_file():
+            train_expert(apply_overrides(cfg, protocol["expert_overrides"]), data, expert.parent)
+    elif expert is None:
+        log("facekit ablate: no --expert and no expert_overrides in the protocol: no sync loss, no sync metrics")
+    return Path(data), Path(expert) if expert is not None else None
 
 
 def cell_config(protocol: dict, cell: str, seed: int) -> Config:
