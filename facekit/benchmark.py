@@ -46,6 +46,7 @@ from facekit.data.video import resize_frames
 from facekit.metrics.image import mouth_region, psnr, ssim
 from facekit.metrics.landmarks import lmd
 from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncResult
+from facekit.runtime import configure_cpu
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm")
 PSNR_CAP = 100.0  # dB, for identical frames (infinite PSNR)
@@ -430,6 +431,7 @@ def run_benchmark(
     ``expert``: a facekit sync-expert checkpoint; ``syncnet``: the official ``syncnet_v2.model`` (either or both for
     the sync figures, none for image figures only). Clips that cannot be scored are in ``result["skipped"]``.
     """
+    configure_cpu()
     from facekit.data.audio import AudioError
     from facekit.data.video import VideoError
 

@@ -23,6 +23,7 @@ from facekit.data.clips import load_clip, read_manifest
 from facekit.data.dataset import clip_windows, select_split
 from facekit.metrics.image import mouth_region, psnr, ssim
 from facekit.models.lipsync import LipSyncModel
+from facekit.runtime import configure_cpu
 from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 
 METHODS = ("generated", "reference_pasted", "mean_mouth")
@@ -109,6 +110,7 @@ def evaluate_generator(
     curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
     (``result["samples"]``, arrays, not JSON).
     """
+    configure_cpu()
     model, cfg = load_generator(checkpoint)
     _, infos = read_manifest(data_root)
     infos = select_split(infos, split, cfg.data)[:max_clips]

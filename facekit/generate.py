@@ -41,6 +41,7 @@ from facekit.data.audio import HOP, MEL_WINDOW, SAMPLE_RATE, SILENCE_VALUE, load
 from facekit.data.clips import Clip, ClipInfo
 from facekit.data.text import in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
 from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices
+from facekit.runtime import configure_cpu
 from facekit.speech_alignment import approximate_alignment
 
 # x264 quality of the written video: 12 rather than the usual visually-lossless 18, because the painted mouth's small
@@ -128,6 +129,7 @@ def generate(
     None), seconds per stage and ``frames_per_s``: frames / seconds from the inputs to the written mp4, excluding
     ``seconds_load`` (the model, and once per process the libraries' own set-up: librosa, dlib's models).
     """
+    configure_cpu()
     from facekit.data.dataset import clip_windows
     from facekit.data.paste import paste_back
     from facekit.data.video import write_video

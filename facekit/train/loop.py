@@ -28,6 +28,7 @@ from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
 from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync, lower_half, sync_loss
+from facekit.runtime import configure_cpu
 from facekit.train.checkpoint import CheckpointError, checkpoint_config, load_checkpoint, save_checkpoint
 
 StepFn = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
@@ -87,6 +88,7 @@ def run(
     """The shared training skeleton; ``step_fn(batch) -> {"loss": ..., other scalars}``. Returns the last record.
 
     ``on_checkpoint(model, step)`` runs on the main process after each checkpoint (e.g. to write sample grids)."""
+    configure_cpu()
     rank, world_size = world()
     main_process = rank == 0
     run_dir.mkdir(parents=True, exist_ok=True)
