@@ -1,7 +1,6 @@
 """Figures a person looks at: the contact sheet of prepared clips, and the two helpers every library figure is drawn
 with. Library figures are ``matplotlib.figure.Figure`` objects made outside pyplot, so drawing one never changes
-matplotlib's backend or pyplot's current figure (a notebook's inline plots keep working); a notebook shows a returned
-figure as its cell's value."""
+matplotlib's backend or pyplot's current figure (a notebook's inline plots keep working)."""
 
 from __future__ import annotations
 

@@ -58,3 +58,27 @@ def test_drawing_library_figures_keeps_the_backend_and_pyplot_state(corpus, tmp_
     assert int(count) == 6
     assert backend == "svg", f"a library figure switched the notebook's backend to {backend}"
     assert figures.strip() == "[]", f"library figures were left open in pyplot: {figures}"
+
+
+def test_a_notebook_plot_after_a_library_figure_still_shows_inline(tmp_path):
+    """The ablation notebook's case: a library figure written to a file, then the notebook's own pyplot figure."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    code = f"""
+%matplotlib inline
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from facekit.ablation import default_protocol, plot_metrics
+
+protocol = default_protocol("tiny")
+plot_metrics(protocol, {{protocol["reference"]: {{"mouth_l1": [0.1, 0.12]}}}}, ["mouth_l1"], Path({str(tmp_path)!r}))
+fig, ax = plt.subplots()
+ax.plot([0, 1])
+plt.show()
+"""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    shown = [o.get("data", {}) for o in nb.cells[0].outputs]
+    assert any("image/png" in d for d in shown), f"the figure was not drawn inline: {shown}"
