@@ -3,30 +3,21 @@
     .venv/bin/python eval/speech_face_matrix.py --checkpoint runs/gen-grid-ft3/last.pt --data data/grid-s1 \\
         --expert runs/expert-grid-seed1/last.pt [--clips 8] --out eval/results/grid_generate/....json
 
-The first ``--clips`` held-out clips of the checkpoint's own split (for GRID, ``data.split_by=sentence``) of the most
-common speaker, sorted by id. Cell (i, j): sentence i's audio and transcript generated onto
-a still face, frame 0 of clip j (its prepared crop: mouthless face and reference, as ``facekit eval --still-face``),
-scored in-crop by ``--expert`` against sentence i's audio (LSE-D, LSE-C). The diagonal is the face of the sentence's
-own recording; off the diagonal, a face the speech was not recorded with -- what dubbing another video asks. The
-JSON holds both matrices and the means on and off the diagonal.
+``facekit.crossdub.speech_face_matrix`` does the work: the first ``--clips`` held-out clips of the checkpoint's own
+split of the most common speaker; cell (i, j) is sentence i's speech generated onto frame 0 of clip j (as ``facekit
+eval --still-face``), scored in-crop by ``--expert``. The diagonal is the face of the sentence's own recording; off
+the diagonal, a face the speech was not recorded with. The JSON holds both matrices and the means on and off the
+diagonal.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from facekit.data.clips import load_clip, read_manifest
-from facekit.data.dataset import clip_windows, select_split
-from facekit.evaluation import generate_frames, load_generator
-from facekit.metrics.sync import SyncEvaluator
+from facekit.crossdub import speech_face_matrix
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,41 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON file to write")
     args = p.parse_args(argv)
 
-    model, cfg = load_generator(args.checkpoint)
-    _, infos = read_manifest(args.data)
-    held = select_split(infos, "eval", cfg.data)
-    speaker = Counter(i.identity for i in held).most_common(1)[0][0]
-    chosen = sorted((i for i in held if i.identity == speaker), key=lambda i: i.id)[: args.clips]
-    if len(chosen) < 2:
-        sys.exit(f"speech_face_matrix: only {len(chosen)} held-out clip(s) of {speaker}; need two to swap faces")
-    clips = [load_clip(args.data, i, mmap=False) for i in chosen]
-    sync = SyncEvaluator(args.expert)
-    n = len(clips)
-    lse_d, lse_c = np.zeros((n, n)), np.zeros((n, n))
-    for i, speech in enumerate(clips):
-        for j, face in enumerate(clips):
-            still = dataclasses.replace(speech, frames=np.repeat(face.frames[:1], speech.info.num_frames, 0))
-            with torch.no_grad():
-                made = generate_frames(model, clip_windows(still, cfg.data, 0, still_face=True))
-            r = sync.evaluate(made, speech.mel, cfg.data.fps)
-            lse_d[i, j], lse_c[i, j] = r.lse_d, r.lse_c
-        print(f"{speech.info.id:12s} LSE-C " + " ".join(f"{x:.3f}" for x in lse_c[i]), flush=True)
-    off = ~np.eye(n, dtype=bool)
-    result = {
-        "command": " ".join(["eval/speech_face_matrix.py", *(argv if argv is not None else sys.argv[1:])]),
-        "checkpoint": args.checkpoint,
-        "expert_id": sync.expert_id,
-        "clips": [c.info.id for c in clips],
-        "rows": "speech (audio and .align) of clip i",
-        "columns": "still face: frame 0 of clip j",
-        "lse_c": np.round(lse_c, 4).tolist(),
-        "lse_d": np.round(lse_d, 4).tolist(),
-        "own_face": {
-            "lse_c": round(float(lse_c.diagonal().mean()), 4),
-            "lse_d": round(float(lse_d.diagonal().mean()), 4),
-        },
-        "other_face": {"lse_c": round(float(lse_c[off].mean()), 4), "lse_d": round(float(lse_d[off].mean()), 4)},
-    }
+    try:
+        result = speech_face_matrix(args.checkpoint, args.data, args.expert, args.clips)
+    except ValueError as exc:
+        print(f"speech_face_matrix: error: {exc}", file=sys.stderr)
+        return 2
+    result = {"command": " ".join(["eval/speech_face_matrix.py", *(argv if argv is not None else sys.argv[1:])]),
+              **result}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"own face   LSE-D {result['own_face']['lse_d']:.3f}  LSE-C {result['own_face']['lse_c']:.3f}")

@@ -77,10 +77,18 @@ def default_protocol(preset: str = "cpu") -> dict:
     }
 
 
-def load_protocol(path: str | Path | None) -> dict:
-    if path is None:
-        return default_protocol()
-    path = Path(path)
+def load_protocol(path: str | Path | None, seeds: int | None = None, steps: int | None = None) -> dict:
+    """The protocol in the JSON file ``path`` (None: the built-in one); ``seeds`` replaces its seeds by 0..seeds-1,
+    ``steps`` its training budget. A file that is not a protocol raises ValueError naming it and what it lacks."""
+    protocol = default_protocol() if path is None else _read_protocol(Path(path))
+    if seeds:
+        protocol["seeds"] = list(range(seeds))
+    if steps:
+        protocol["steps"] = steps
+    return protocol
+
+
+def _read_protocol(path: Path) -> dict:
     try:
         protocol = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -91,6 +99,39 @@ def load_protocol(path: str | Path | None) -> dict:
     if protocol["reference"] not in protocol["cells"]:
         raise ValueError(f"{path}: reference cell {protocol['reference']!r} is not one of its cells")
     return protocol
+
+
+def ablation_inputs(
+    protocol: dict,
+    out: str | Path,
+    data: str | Path | None = None,
+    expert: str | Path | None = None,
+    workers: int = 1,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, Path | None]:
+    """The clips and the sync expert an ablation runs with.
+
+    ``data``, or else the synthetic corpus of the protocol's preset and overrides in ``data/synthetic-<name>-seed<k>``
+    (made if missing, with ``workers`` processes). ``expert``, or else one trained with the protocol's
+    ``expert_overrides`` into ``out/expert`` (kept once evaluated, so a re-run reuses it), or else None: no sync loss
+    and no sync metrics.
+    """
+    from facekit.data.synthetic.corpus import generate_corpus
+    from facekit.train.loop import train_expert
+
+    cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
+    if data is None:
+        data = Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+        log(f"facekit ablate: no --data given; using the synthetic corpus in {data}/")
+        generate_corpus(cfg, data, workers=workers)
+    if expert is None and protocol.get("expert_overrides"):
+        expert = Path(out) / "expert" / "last.pt"
+        log(f"facekit ablate: training the sync expert for the sync loss and metrics in {expert.parent}/")
+        if not (expert.parent / "eval.json").is_file():
+            train_expert(apply_overrides(cfg, protocol["expert_overrides"]), data, expert.parent)
+    elif expert is None:
+        log("facekit ablate: no --expert and no expert_overrides in the protocol: no sync loss, no sync metrics")
+    return Path(data), Path(expert) if expert is not None else None
 
 
 def cell_config(protocol: dict, cell: str, seed: int) -> Config:
@@ -280,17 +321,15 @@ def cell_order(protocol: dict, cell: str) -> tuple[str, ...]:
 
 def plot_metrics(protocol: dict, table: dict, metrics: list[str], folder: Path) -> list[Path]:
     """One horizontal bar chart per metric: mean +- sd over seeds per cell, the reference's mean as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from facekit.viz import new_figure, save_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     names = list(table)
     for m in metrics:
         stats = [mean_sd(table[c].get(m, [float("nan")])) for c in names]
-        fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.4))
+        fig = new_figure(7, 0.32 * len(names) + 1.4)
+        ax = fig.subplots()
         colors = ["tab:red" if c == protocol["reference"] else "tab:blue" for c in names]
         ax.barh(names, [s[0] for s in stats], xerr=[s[1] for s in stats], color=colors, capsize=3)
         ref = protocol["reference"]
@@ -306,8 +345,5 @@ def plot_metrics(protocol: dict, table: dict, metrics: list[str], folder: Path) 
         ax.set_xlabel(f"{label} ({'higher' if higher else 'lower'} is better), mean +- sd over seeds")
         ax.set_ylabel("cell")
         ax.set_title(f"Ablation: {label}")
-        fig.tight_layout()
-        paths.append(folder / f"{m}.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(save_figure(fig, folder / f"{m}.png"))
     return paths

@@ -55,6 +55,7 @@ from facekit.metrics.image import PSNR_CAP, clip_image_scores, lpips_problem, sc
 from facekit.metrics.landmarks import lmd
 from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncTrust
 from facekit.report import summarise
+from facekit.runtime import configure_cpu
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm")
 OFFICIAL_SIZE = 224
@@ -414,6 +415,7 @@ def run_benchmark(
     when none can, :class:`NothingScored` lists every reason. Raises FaceError without dlib: every video is checked
     for a face, in both modes.
     """
+    configure_cpu()
     from facekit.data.audio import AudioError
     from facekit.data.face import FaceError, FaceLandmarker
 

@@ -31,42 +31,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def synthesise_and_show(cfg: Config, out: Path, show: int, workers: int) -> dict:
-    """Write the synthetic corpus to ``out/corpus`` and a few clips as mp4 + a contact sheet to ``out/browse``."""
-    from facekit.data.audio import pcm_to_float
-    from facekit.data.clips import load_clip
-    from facekit.data.dataset import split_keys
-    from facekit.data.synthetic.corpus import generate_corpus
-    from facekit.data.video import write_video
-    from facekit.viz import contact_sheet
-
-    start = time.perf_counter()
-    infos = generate_corpus(cfg, out / "corpus", workers=workers)
-    seconds = time.perf_counter() - start
-    train, held = split_keys([i.identity for i in infos], cfg.data.eval_fraction, cfg.data.split_seed)
-    browse = out / "browse"
-    clips = [load_clip(out / "corpus", info) for info in infos[:: max(1, len(infos) // max(show, 1))][:show]]
-    scale = max(1, 288 // cfg.data.image_size)
-    videos = [
-        str(write_video(browse / f"{c.info.id}.mp4", c.frames, cfg.data.fps, pcm_to_float(c.audio), scale=scale))
-        for c in clips
-    ]
-    sheet = contact_sheet(clips, browse / "contact_sheet.png")
-    summary = {
-        "corpus": str(out / "corpus"),
-        "clips": len(infos),
-        "identities": {"train": len(train), "eval": len(held), "eval_names": held},
-        "seconds_to_generate": round(seconds, 2),
-        "videos": videos,
-        "contact_sheet": str(sheet),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
 def cmd_synth(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    summary = synthesise_and_show(cfg, Path(args.out), args.show, args.workers)
+    from facekit.data.synthetic.browse import synthesise_and_show
+
+    summary = synthesise_and_show(_config(args), args.out, args.show, args.workers)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -247,45 +215,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from facekit.ablation import load_protocol, run_ablation
-    from facekit.data.synthetic.corpus import generate_corpus
-    from facekit.train.loop import train_expert
+    from facekit.ablation import ablation_inputs, load_protocol, run_ablation
 
-    try:
-        protocol = load_protocol(args.protocol)
-    except ValueError as exc:
-        print(f"facekit ablate: error: {exc}", file=sys.stderr)
-        return 2
-    if args.seeds:
-        protocol["seeds"] = list(range(args.seeds))
-    if args.steps:
-        protocol["steps"] = args.steps
-    out = Path(args.out)
-    if args.data:
-        data = Path(args.data)
-    else:
-        cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
-        data = Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
-        print(f"facekit ablate: no --data given; using the synthetic corpus in {data}/")
-        generate_corpus(cfg, data, workers=args.workers)
-    expert = args.expert
-    if expert is None and protocol.get("expert_overrides"):
-        cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
-        cfg = apply_overrides(cfg, protocol["expert_overrides"])
-        expert = out / "expert" / "last.pt"
-        print(f"facekit ablate: training the sync expert for the sync loss and metrics in {expert.parent}/")
-        if not (expert.parent / "eval.json").is_file():
-            train_expert(cfg, data, expert.parent)
-    elif expert is None:
-        print("facekit ablate: no --expert and no expert_overrides in the protocol: no sync loss, no sync metrics")
-    cells = args.cells.split(",") if args.cells else None
     start = time.perf_counter()
     try:
-        result = run_ablation(protocol, data, out, expert, cells)
-    except ValueError as exc:  # unknown cells, a finished run made with another config
+        protocol = load_protocol(args.protocol, seeds=args.seeds, steps=args.steps)
+        data, expert = ablation_inputs(protocol, args.out, args.data, args.expert, args.workers)
+        result = run_ablation(protocol, data, args.out, expert, args.cells.split(",") if args.cells else None)
+    except ValueError as exc:  # a bad protocol, unknown cells, a finished run made with another config
         print(f"facekit ablate: error: {exc}", file=sys.stderr)
         return 2
     print(f"\n{result['summary']}")
+    out = Path(args.out)
     print(f"{(time.perf_counter() - start) / 60:.1f} min. Table: {out / 'table.md'}  plots: {out / 'plots'}/")
     return 0
 

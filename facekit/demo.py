@@ -334,18 +334,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_training(root: Path, path: Path) -> Path:
-    plt = _figure()
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    from facekit.viz import new_figure, save_figure
+
+    fig = new_figure(8, 3.2)
+    axes = fig.subplots(1, 2)
     for ax, stage, key, label in ((axes[0], "expert", "loss", "BCE"), (axes[1], "generator", "l1", "mouth L1")):
         log = root / stage / "log.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
@@ -353,7 +346,4 @@ def plot_training(root: Path, path: Path) -> Path:
         ax.set_title(f"{stage}: training {label}")
         ax.set_xlabel("step")
         ax.set_ylabel(label)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -31,6 +31,7 @@ from facekit.metrics.image import PSNR_CAP, clip_image_scores, scoring_lpips
 from facekit.metrics.sync import SyncTrust
 from facekit.models.lipsync import LipSyncModel
 from facekit.report import summarise
+from facekit.runtime import configure_cpu
 
 METHODS = ("generated", "reference_pasted", "mean_mouth")
 
@@ -117,6 +118,7 @@ def evaluate_generator(
     curves of every clip (``result["sync"]``) and 4 sample frames of the first ``num_samples`` clips
     (``result["samples"]``, arrays, not JSON).
     """
+    configure_cpu()
     model, cfg = load_generator(checkpoint)
     contract = load_contract(checkpoint, "generator")
     infos, notes = choose_clips(checkpoint, contract, cfg.data, data_root, split)

@@ -54,6 +54,7 @@ from facekit.data.images import to_frames
 from facekit.data.text import TextError, in_dictionary, phoneme_track, read_align, words_to_phoneme_spans
 from facekit.data.video import VideoError
 from facekit.inputs import IMAGE_SUFFIXES, GenerateError, load_face, load_mouth, loop_indices, read_frames
+from facekit.runtime import configure_cpu
 from facekit.speech_alignment import approximate_alignment
 
 # x264 quality of the written video: 12 rather than the usual visually-lossless 18, because the painted mouth's small
@@ -166,6 +167,7 @@ def generate(
     ``summary["warnings"]``): silent audio (RMS under ``SILENT_DBFS``), and a checkpoint trained on the synthetic
     corpus -- or not recording its training data -- painting a real face (one found by the detector).
     """
+    configure_cpu()
     from facekit.data.dataset import clip_windows
     from facekit.data.paste import paste_back
     from facekit.data.video import write_video

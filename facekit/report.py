@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facekit.viz import new_figure, save_figure
+
 COLOURS = {"generated": "tab:red", "ground_truth": "tab:blue"}
 ARRAY_KEYS = ("samples",)
 
@@ -100,15 +102,6 @@ def _slug(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _colour(method: str, others: list[str]) -> str:
     if method in COLOURS:
         return COLOURS[method]
@@ -117,8 +110,8 @@ def _colour(method: str, others: list[str]) -> str:
 
 def plot_sync_curves(curves: list[dict], network: str, path: Path) -> Path:
     """mdist(offset) per method: the mean over clips (thick) and each clip (thin), for one embedding network."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = new_figure(7, 4.2)
+    ax = fig.subplots()
     methods = _columns([c["mdist"] for c in curves])
     others = [m for m in methods if m not in COLOURS]
     for method in methods:
@@ -138,14 +131,14 @@ def plot_sync_curves(curves: list[dict], network: str, path: Path) -> Path:
     ax.set_xlabel("offset k (video frames; + = audio lags the video)")
     ax.set_ylabel("mdist(k) = mean over windows of ||v_t - a_(t+k)||")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confidence(curves: list[dict], network: str, path: Path, max_clips: int = 4) -> Path:
     """Per-frame confidence (median_k d_t(k) - min_k d_t(k)) of up to ``max_clips`` clips, one panel each."""
-    plt = _pyplot()
     shown = curves[:max_clips]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(7, 2.2 * len(shown) + 0.6), squeeze=False)
+    fig = new_figure(7, 2.2 * len(shown) + 0.6)
+    axes = fig.subplots(len(shown), 1, squeeze=False)
     methods = _columns([c["confidence"] for c in shown])
     others = [m for m in methods if m not in COLOURS]
     for ax, curve in zip(axes[:, 0], shown, strict=True):
@@ -157,7 +150,7 @@ def plot_confidence(curves: list[dict], network: str, path: Path, max_clips: int
         ax.set_ylabel("confidence")
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"Per-frame sync confidence (median_k - min_k of d_t(k)) -- {network}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _as_hwc(images) -> np.ndarray:
@@ -170,11 +163,11 @@ def _as_hwc(images) -> np.ndarray:
 
 def plot_samples(sample: dict, methods: list[str], path: Path) -> Path:
     """Sample frames side by side: one row per frame, one column per method (generated | ground truth | ...)."""
-    plt = _pyplot()
     cols = [m for m in methods if m in sample]
     images = {m: _as_hwc(sample[m]) for m in cols}
     frames = sample.get("frames") or list(range(len(images[cols[0]])))
-    fig, axes = plt.subplots(len(frames), len(cols), figsize=(2.4 * len(cols), 2.4 * len(frames) + 0.5), squeeze=False)
+    fig = new_figure(2.4 * len(cols), 2.4 * len(frames) + 0.5)
+    axes = fig.subplots(len(frames), len(cols), squeeze=False)
     for i, t in enumerate(frames):
         for j, method in enumerate(cols):
             ax = axes[i, j]
@@ -186,15 +179,7 @@ def plot_samples(sample: dict, methods: list[str], path: Path) -> Path:
             ax.set_ylabel(f"frame {t}" if j == 0 else "", fontsize=9)
             ax.set_xlabel(method.replace("_", " ") if i == len(frames) - 1 else "", fontsize=8)
     fig.suptitle(f"{sample['clip']}: {' | '.join(m.replace('_', ' ') for m in cols)}", fontsize=10)
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------------------- writers

@@ -1,14 +1,36 @@
-"""Figures a person looks at: the contact sheet of prepared clips."""
+"""Figures a person looks at: the contact sheet of prepared clips, and the two helpers every library figure is drawn
+with. Library figures are ``matplotlib.figure.Figure`` objects made outside pyplot, so drawing one never changes
+matplotlib's backend or pyplot's current figure (a notebook's inline plots keep working)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facekit.data.clips import Clip
 from facekit.data.text import PHONEMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """An empty ``width`` x ``height`` inch figure, not registered with pyplot (no backend chosen, none changed)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Lay ``fig`` out tightly and write it to ``path`` (a PNG by its suffix; folders made); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return path
 
 
 def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
@@ -18,13 +40,9 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
 
 def contact_sheet(clips: Sequence[Clip], path: str | Path, num_frames: int = 5) -> Path:
     """One row per clip: frames with landmarks, the masked face, the mouth image, the mel with the phoneme track."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     cols = num_frames + 3
-    fig, axes = plt.subplots(len(clips), cols, figsize=(1.9 * cols + 2.5, 2.1 * len(clips)), squeeze=False)
+    fig = new_figure(1.9 * cols + 2.5, 2.1 * len(clips))
+    axes = fig.subplots(len(clips), cols, squeeze=False)
     for row, clip in zip(axes, clips, strict=True):
         n = clip.info.num_frames
         picks = np.linspace(n * 0.15, n * 0.85, num_frames).astype(int)
@@ -53,12 +71,7 @@ def contact_sheet(clips: Sequence[Clip], path: str | Path, num_frames: int = 5) 
         ax.tick_params(labelsize=6)
         ax.set_title(f"{clip.info.id}: {clip.info.extra.get('sentence', '')}\nlog-mel + lip gap", fontsize=7)
     fig.suptitle("facekit prepared clips: frames, mouthless face, mouth image, audio", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_mel_track(
@@ -94,15 +107,17 @@ def plot_mel_track(
 
 
 def show_in(output, content) -> None:
-    """Replace what an ipywidgets ``Output`` shows with ``content`` (a matplotlib figure, then closed, or anything
-    displayable), set as the widget's state.
+    """Replace what an ipywidgets ``Output`` shows with ``content`` (a matplotlib figure -- one made with pyplot is
+    then closed, so the cell does not show it a second time -- or anything displayable), set as the widget's state.
 
     ``ipywidgets.interact`` captures with ``with output:`` instead, which can stall a headless notebook run (nbclient,
     as in the tests) until the cell timeout under CPU load.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    if isinstance(content, plt.Figure):
+    if isinstance(content, Figure) and getattr(content.canvas, "manager", None) is not None:  # a pyplot figure
+        import matplotlib.pyplot as plt
+
         plt.close(content)
     output.outputs = ()
     output.append_display_data(content)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from facekit.ablation import (
+    ablation_inputs,
     cell_config,
     compare,
     default_cells,
@@ -106,3 +107,24 @@ def test_cli_names_a_bad_protocol_without_a_traceback(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["ablate", "--protocol", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "p.json: not a readable ablation protocol" in capsys.readouterr().err
+
+
+def test_load_protocol_applies_seed_and_step_overrides():
+    protocol = load_protocol(None, seeds=2, steps=7)
+    assert protocol["seeds"] == [0, 1] and protocol["steps"] == 7
+    assert load_protocol(None)["seeds"] == default_protocol()["seeds"]
+
+
+def test_ablation_inputs_train_the_expert_once_and_reuse_it(corpus, tmp_path):
+    protocol = {**default_protocol("tiny"), "expert_overrides": ["train.steps=2", "train.batch_size=4"]}
+    lines: list[str] = []
+    data, expert = ablation_inputs(protocol, tmp_path / "abl", corpus, log=lines.append)
+    assert data == corpus and expert == tmp_path / "abl" / "expert" / "last.pt" and expert.is_file()
+    made = expert.stat().st_mtime_ns
+    assert ablation_inputs(protocol, tmp_path / "abl", corpus, log=lines.append) == (corpus, expert)
+    assert expert.stat().st_mtime_ns == made, "a second call reuses the evaluated expert"
+    given = tmp_path / "mine.pt"
+    assert ablation_inputs(protocol, tmp_path / "abl", corpus, given, log=lines.append) == (corpus, given)
+    no_expert = {k: v for k, v in protocol.items() if k != "expert_overrides"}
+    assert ablation_inputs(no_expert, tmp_path / "other", corpus, log=lines.append) == (corpus, None)
+    assert "no sync loss, no sync metrics" in lines[-1]

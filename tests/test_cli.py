@@ -48,3 +48,12 @@ def test_synth_writes_corpus_videos_and_contact_sheet(tmp_path, capsys):
     sheet = out / "browse" / "contact_sheet.png"
     assert sheet.stat().st_size > 10_000
     assert np.asarray(__import__("matplotlib.image").image.imread(sheet)).std() > 0.05
+
+
+def test_synth_without_samples_writes_the_corpus_only(tmp_path, capsys):
+    out = tmp_path / "synth"
+    args = ["synth", "--out", str(out), "--preset", "tiny", "--show", "0", "--workers", "1"]
+    assert main([*args, "--set", "synth.num_identities=3", "--set", "synth.clips_per_identity=1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 3 and summary["videos"] == [] and summary["contact_sheet"] is None

@@ -1,29 +1,29 @@
-"""eval/cross_dub.py: held-out GRID sentences put on each other's face videos, then scored (GRID + dlib)."""
+"""facekit.crossdub.cross_dub: held-out GRID sentences put on each other's face videos, then scored (GRID + dlib)."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 
 from facekit.config import apply_overrides
+from facekit.crossdub import cross_dub, cross_dub_pairs, held_out_clips
 from facekit.data import face
 from tests.test_generate import save_generator, tiny_model
 
 SENTENCES = ["bbaf2n", "bbal8p", "lrae3s", "sgib8n"]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("cross_dub", Path(__file__).parents[1] / "eval/cross_dub.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_each_speech_goes_on_another_clips_face_and_every_face_is_used_once(corpus, runs):
+    clips = held_out_clips(corpus, runs / "gen" / "last.pt", 10)
+    pairs = cross_dub_pairs(clips)
+    assert [s for s, _ in pairs] == clips
+    assert all(s.id != f.id for s, f in pairs), "each sentence on another clip's face"
+    assert sorted(f.id for _, f in pairs) == sorted(c.id for c in clips), "every face used once"
 
 
 @pytest.mark.grid
-def test_cross_dub_swaps_faces_between_held_out_sentences(grid, runs, tmp_path):
+def test_cross_dub_generates_scores_and_reuses_the_videos(grid, runs, tmp_path):
     if not face.available():
         pytest.skip(f"dlib (the optional faces extra) is not installed: {face.EXTRA_HINT}")
     from facekit.data.grid import prepare_grid
@@ -36,20 +36,15 @@ def test_cross_dub_swaps_faces_between_held_out_sentences(grid, runs, tmp_path):
     model, cfg = tiny_model("text,audio")
     cfg = apply_overrides(cfg, ["data.split_by=sentence", "data.eval_fraction=0.6"])
     ckpt = save_generator(tmp_path / "gen.pt", model, cfg)
-    script = load_script()
-    pairs = script.held_out_pairs(tmp_path / "data", ckpt, 10)
-    assert len(pairs) >= 2
-    assert all(speech["video"] != face_["video"] for speech, face_ in pairs), "each sentence on another clip's face"
-    assert sorted(s["video"] for s, _ in pairs) == sorted(f["video"] for _, f in pairs), "every face used once"
-
-    args = ["--checkpoint", ckpt, "--data", tmp_path / "data", "--expert", runs / "expert" / "last.pt"]
-    assert script.main([str(a) for a in [*args, "--out-dir", tmp_path / "out"]]) == 0
-    result = json.loads((tmp_path / "out" / "eval" / "results.json").read_text())
-    assert result["clips"] == len(pairs) and len(result["pairs"]) == len(pairs)
+    args = (ckpt, tmp_path / "data", runs / "expert" / "last.pt", tmp_path / "out")
+    result = cross_dub(*args, log=lambda line: None)
+    pairs = result["pairs"]
+    assert len(pairs) >= 2 and result["clips"] == len(pairs)
+    assert all(p["speech"] != p["face"] for p in pairs)
     assert {"lse_c", "lse_d", "offset_zero_share"} <= set(result["summary"]["generated"])
     made = sorted(p.name for p in (tmp_path / "out" / "generated").iterdir())
-    assert made == sorted(f"{Path(s['video']).stem}.mp4" for s, _ in pairs)
-    # a re-run (another report name) scores the same videos without making them again
+    assert made == sorted(f"{Path(p['speech']).stem}.mp4" for p in pairs)
+    # a second run (another expert, say) scores the same videos without making them again
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "generated").iterdir()}
-    assert script.main([str(a) for a in [*args, "--out-dir", tmp_path / "out", "--eval-name", "again"]]) == 0
+    assert cross_dub(*args, log=lambda line: None)["pairs"] == pairs
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "generated").iterdir()}

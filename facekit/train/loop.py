@@ -32,6 +32,7 @@ from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
 from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync, lower_half, sync_loss
+from facekit.runtime import configure_cpu
 from facekit.train.checkpoint import save_checkpoint
 from facekit.train.resume import RunStart, start_run
 
@@ -96,6 +97,7 @@ def run(
     terms are stated on the console, in the log's first record and in the checkpoint. ``on_checkpoint(model, step)``
     runs on the main process after each checkpoint (e.g. to write sample grids); ``extra_state`` is stored in every
     checkpoint (e.g. the data source)."""
+    configure_cpu()
     rank, world_size = world()
     main_process = rank == 0
     t = cfg.train
