@@ -25,7 +25,7 @@ from facekit.data.clips import ClipInfo
 def held_out_clips(data: str | Path, checkpoint: str | Path, count: int, need: tuple[str, ...] = ()) -> list[ClipInfo]:
     """The first ``count`` held-out clips of the generator ``checkpoint`` (the split its checkpoint recorded, as
     ``facekit eval`` uses) of the most common speaker, by id, that have every file named in ``need`` (keys of their
-    ``extra``, e.g. ``("video", "align")``); at least two."""
+    ``extra``, e.g. ``("video", "transcript")``); at least two."""
     from facekit.checkpoints import checkpoint_config, load_checkpoint
     from facekit.contract import read_contract
     from facekit.evaluation import choose_clips
@@ -71,16 +71,18 @@ def cross_dub(
     (out / "generated").mkdir(parents=True, exist_ok=True)
     (out / "ground_truth").mkdir(parents=True, exist_ok=True)
     made_pairs = []
-    for speech, face in cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "align"))):
+    for speech, face in cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "transcript"))):
         video = Path(speech.extra["video"])
+        transcript = speech.extra["transcript"]
+        said = {"align": transcript} if transcript.endswith(".align") else {"text": speech.extra["sentence"]}
         made = out / "generated" / f"{video.stem}.mp4"
         truth = out / "ground_truth" / video.name
         if not truth.exists():
             truth.symlink_to(video.resolve())
         if not made.exists():
-            generate(checkpoint, face.extra["video"], audio=video, align=speech.extra["align"], out=made, log=None)
+            generate(checkpoint, face.extra["video"], audio=video, out=made, log=None, **said)
         made_pairs.append(
-            {"speech": str(video), "align": speech.extra["align"], "face": face.extra["video"], "generated": str(made)}
+            {"speech": str(video), "transcript": transcript, "face": face.extra["video"], "generated": str(made)}
         )
         log(f"{video.stem}: speech {video.name} on the face of {Path(face.extra['video']).name}")
     result = run_benchmark(out / "generated", out / "ground_truth", expert, progress=True)

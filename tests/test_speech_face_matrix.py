@@ -29,5 +29,5 @@ def test_held_out_clips_are_one_speakers_eval_split_by_id(corpus, runs):
     clips = held_out_clips(corpus, cfg, 10)
     assert len({c.identity for c in clips}) == 1 and [c.id for c in clips] == sorted(c.id for c in clips)
     assert held_out_clips(corpus, cfg, 2) == clips[:2]
-    with pytest.raises(ValueError, match="no held-out clips with align"):
-        held_out_clips(corpus, cfg, 10, need=("align",))  # the synthetic corpus has no .align transcripts
+    with pytest.raises(ValueError, match="no held-out clips with transcript"):
+        held_out_clips(corpus, cfg, 10, need=("transcript",))  # the synthetic corpus has no transcript files
