@@ -8,8 +8,10 @@ arrays or lists.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +23,25 @@ VERDICTS = ("better", "worse", "within noise")
 def _judge(correct: bool, hint: str) -> bool:
     print("Right." if correct else f"Not yet: {hint}")
     return bool(correct)
+
+
+def _exercise(check: Callable[..., bool]) -> Callable[..., bool]:
+    """The check, saying "no answer yet" for ``None`` and "not yet" for an answer it cannot read, instead of raising."""
+    signature = inspect.signature(check)
+    answer_names = [name for name in ("answer", "low", "high") if name in signature.parameters]
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs) -> bool:
+        given = signature.bind(*args, **kwargs).arguments
+        if any(given.get(name) is None for name in answer_names):
+            print("No answer yet: replace None with yours and run the cell again.")
+            return False
+        try:
+            return check(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            return _judge(False, f"the answer is not of the kind asked for ({exc})")
+
+    return wrapper
 
 
 def _close(answer, expected) -> bool:
@@ -40,6 +61,7 @@ def _tensor(x) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------- any notebook
 
 
+@_exercise
 def check_lowest(values: Mapping[str, float], answer: str) -> bool:
     """``answer`` names the entry of ``values`` with the lowest value."""
     if answer not in values:
@@ -50,6 +72,7 @@ def check_lowest(values: Mapping[str, float], answer: str) -> bool:
 # ---------------------------------------------------------------------------------------------------- 00 quickstart
 
 
+@_exercise
 def check_painted_pixels(image_size: int, answer: int) -> bool:
     """Pixels (per colour channel) of one ``image_size`` x ``image_size`` face that the generator paints."""
     from facekit.models.generator import mouth_mask
@@ -58,6 +81,7 @@ def check_painted_pixels(image_size: int, answer: int) -> bool:
     return _judge(answer == expected, "the generator paints the lower half: rows S/2 .. S-1, every column")
 
 
+@_exercise
 def check_mouth_l1(pred, target, answer: float) -> bool:
     """The mouth-region L1 of (T, 3, S, S) ``pred`` against ``target``, as ``facekit.evaluation`` scores it."""
     from facekit.evaluation import image_scores
@@ -69,6 +93,7 @@ def check_mouth_l1(pred, target, answer: float) -> bool:
 # ---------------------------------------------------------------------------------------------------- 01 modalities
 
 
+@_exercise
 def check_mel_window_start(t: int, answer: int) -> bool:
     """First mel column of video frame ``t``'s audio window."""
     from facekit.data.audio import mel_window_start
@@ -76,6 +101,7 @@ def check_mel_window_start(t: int, answer: int) -> bool:
     return _judge(answer == mel_window_start(t), "80 mel columns and 25 frames per second; round down")
 
 
+@_exercise
 def check_mel_columns(num_samples: int, answer: int) -> bool:
     """Columns of the log-mel of ``num_samples`` samples of 16 kHz audio."""
     from facekit.data.audio import melspectrogram
@@ -84,6 +110,7 @@ def check_mel_columns(num_samples: int, answer: int) -> bool:
     return _judge(answer == expected, "one column every 200 samples (12.5 ms), and count the column at sample 0")
 
 
+@_exercise
 def check_pad_count(num_frames: int, t: int, window: int, answer: int) -> bool:
     """``<pad>`` ids in the phoneme window of frame ``t`` of a ``num_frames`` clip."""
     from facekit.data.text import PAD_ID, phoneme_window
@@ -95,6 +122,7 @@ def check_pad_count(num_frames: int, t: int, window: int, answer: int) -> bool:
 # ---------------------------------------------------------------------------------------------------- 02 modulation
 
 
+@_exercise
 def check_modulated_output(S, W, s, answer) -> bool:
     """StyleGAN2 modulation/demodulation: the (N, out) output of (N, in) input ``S``, weight ``W``, styles ``s``."""
     from facekit.nn.modulation import modulated_linear
@@ -103,6 +131,7 @@ def check_modulated_output(S, W, s, answer) -> bool:
     return _judge(_close(answer, expected), "modulate, demodulate, execute; mind what a negative style does")
 
 
+@_exercise
 def check_demodulation_factors(W, s, answer) -> bool:
     """The (out,) factors d_i that demodulation multiplies output i by, for one sample's style ``s`` (in,)."""
     from facekit.nn.modulation import modulated_weight
@@ -113,6 +142,7 @@ def check_demodulation_factors(W, s, answer) -> bool:
     return _judge(_close(answer, expected), "one factor per output row: 1 over the norm of the modulated row")
 
 
+@_exercise
 def check_film(S, W, gamma, beta, answer) -> bool:
     """FiLM's output ``W (gamma * S + beta)`` for (N, in) ``S``."""
     from facekit.nn.modulation import film
@@ -124,6 +154,7 @@ def check_film(S, W, gamma, beta, answer) -> bool:
 # ---------------------------------------------------------------------------------------------------- 03 cascade
 
 
+@_exercise
 def check_cascade_linears(order: Sequence[str], num_fc: int, answer: int) -> bool:
     """``nn.Linear`` layers in the FC stacks of a ``ModalityCascade`` of ``order`` with ``num_fc``."""
     from facekit.models.cascade import ModalityCascade
@@ -133,6 +164,7 @@ def check_cascade_linears(order: Sequence[str], num_fc: int, answer: int) -> boo
     return _judge(answer == expected, "every modality has its own stack of num_fc layers")
 
 
+@_exercise
 def check_changed_features(order: Sequence[str], changed: str, answer: Sequence[str]) -> bool:
     """The modalities whose mouth-shape feature changes when ``changed``'s data feature changes (measured)."""
     from facekit.models.cascade import ModalityCascade
@@ -147,6 +179,7 @@ def check_changed_features(order: Sequence[str], changed: str, answer: Sequence[
     return _judge(set(answer) == expected, "each stage is modulated by the one before it; what can a change reach?")
 
 
+@_exercise
 def check_cascade_stage(cascade, features: Mapping[str, torch.Tensor], k: int, answer) -> bool:
     """Mouth-shape feature number ``k`` (0-based, in cascade order) of ``cascade`` on ``features``."""
     with torch.no_grad():
@@ -159,6 +192,7 @@ def check_cascade_stage(cascade, features: Mapping[str, torch.Tensor], k: int, a
 # ---------------------------------------------------------------------------------------------------- 04 generator
 
 
+@_exercise
 def check_resolutions(image_size: int, answer: Sequence[int]) -> bool:
     """The face encoder's feature-map sides for ``image_size``, from the input down to the bottleneck."""
     from facekit.models.generator import resolutions
@@ -166,6 +200,7 @@ def check_resolutions(image_size: int, answer: Sequence[int]) -> bool:
     return _judge(list(answer) == resolutions(image_size), "halve while the side is even and larger than 6")
 
 
+@_exercise
 def check_channels(side: int, image_size: int, base_channels: int, answer: int) -> bool:
     """Channels of the face encoder's map of side ``side``."""
     from facekit.models.generator import channels_at
@@ -174,6 +209,7 @@ def check_channels(side: int, image_size: int, base_channels: int, answer: int) 
     return _judge(answer == expected, "base x (S / side), capped at 8 x base")
 
 
+@_exercise
 def check_nonzero_parameters(module: torch.nn.Module, answer: int) -> bool:
     """How many numbers in ``module``'s parameters (weights and biases) are not zero."""
     expected = sum(int((p != 0).sum()) for p in module.parameters())
@@ -183,6 +219,7 @@ def check_nonzero_parameters(module: torch.nn.Module, answer: int) -> bool:
 # ---------------------------------------------------------------------------------------------------- 05 training
 
 
+@_exercise
 def check_bce(prob, label, answer: float) -> bool:
     """The binary cross-entropy of predicted probabilities ``prob`` against 0/1 ``label``, mean over pairs."""
     from facekit.models.sync_expert import bce
@@ -194,6 +231,7 @@ def check_bce(prob, label, answer: float) -> bool:
 # ---------------------------------------------------------------------------------------------------- 06 evaluation
 
 
+@_exercise
 def check_psnr(x, y, answer: float) -> bool:
     """PSNR (dB, MAX 1) of one (1, 3, H, W) image pair."""
     from facekit.metrics.image import psnr
@@ -202,6 +240,7 @@ def check_psnr(x, y, answer: float) -> bool:
     return _judge(_close(answer, expected), "10 log10(MAX^2 / MSE), the MSE over every pixel and channel")
 
 
+@_exercise
 def check_lse_c(video_emb, audio_emb, answer: float) -> bool:
     """LSE-C of (T, E) video and audio embeddings, as ``facekit.metrics.sync`` computes it."""
     from facekit.metrics.sync import sync_scores
@@ -210,6 +249,7 @@ def check_lse_c(video_emb, audio_emb, answer: float) -> bool:
     return _judge(_close(answer, expected), "the median of the offset curve minus its minimum")
 
 
+@_exercise
 def check_offset_for_shift(shift: int, answer: int) -> bool:
     """The AV offset measured when the audio is ``shift`` frames late (measured on embeddings with a known shift)."""
     from facekit.metrics.sync import sync_scores
@@ -228,6 +268,7 @@ def check_offset_for_shift(shift: int, answer: int) -> bool:
 # ---------------------------------------------------------------------------------------------------- 07 statistics
 
 
+@_exercise
 def check_standard_error(values, answer: float) -> bool:
     """The standard error of the mean of ``values`` (sample standard deviation, n - 1)."""
     values = np.asarray(values, np.float64)
@@ -237,6 +278,7 @@ def check_standard_error(values, answer: float) -> bool:
     )
 
 
+@_exercise
 def check_paired_interval(a, b, low: float, high: float) -> bool:
     """The 95% t confidence interval of the mean paired difference ``a - b`` (one pair per seed)."""
     from scipy.stats import t as student_t
@@ -247,6 +289,7 @@ def check_paired_interval(a, b, low: float, high: float) -> bool:
     return _judge(_close([low, high], [d.mean() - half, d.mean() + half]), hint)
 
 
+@_exercise
 def check_verdict(low: float, high: float, higher_is_better: bool, answer: str) -> bool:
     """The verdict on a difference (A - B) with 95% interval [low, high]: 'better', 'worse' or 'within noise' for A."""
     if answer not in VERDICTS:

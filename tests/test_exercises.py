@@ -84,6 +84,15 @@ def test_check_right_and_wrong(case, capsys):
             assert f"{value:.3f}" not in message and f"{value:.4g}" not in message
 
 
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c[0].__name__)
+def test_check_without_an_answer(case, capsys):
+    """A notebook runs its exercise cells with None in place of the answers: the check says so and does not raise."""
+    check, inputs, right, _ = case
+    unanswered = (None, None) if check is ex.check_paired_interval else None
+    assert _call(check, inputs, unanswered) is False
+    assert capsys.readouterr().out.startswith("No answer yet")
+
+
 def test_every_check_is_tested():
     tested = {c[0] for c in cases()} | {ex.check_cascade_stage}  # the last one below: it takes a built cascade
     assert set(ex.CHECKS) == tested, {f.__name__ for f in set(ex.CHECKS) ^ tested}
