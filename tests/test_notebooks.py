@@ -88,6 +88,27 @@ def test_notebook_committed_clean(path):
     parameter_cell(nb)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_teaches(path):
+    """A claim map, a widget, 3-5 exercises each calling a check of facekit.exercises, and a summary."""
+    from facekit import exercises
+
+    nb = nbformat.read(path, as_version=4)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("| section" in m and "claim" in m for m in markdown), f"{path.name}: no map from sections to claims"
+    assert any("ipywidgets." in c and ".observe(" in c for c in code), f"{path.name}: no widget that redraws"
+    headings = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Exercises")]
+    assert len(headings) == 1, f"{path.name}: needs one '## Exercises' section"
+    after = nb.cells[headings[0] + 1 :]
+    calls = [re.search(r"^(check_\w+)\(", c.source, re.M) for c in after if c.cell_type == "code"]
+    names = [m.group(1) for m in calls if m]
+    assert 3 <= len(names) <= 5, f"{path.name}: {len(names)} exercise checks"
+    known = {check.__name__ for check in exercises.CHECKS}
+    assert set(names) <= known, f"{path.name}: {set(names) - known} are not checks of facekit.exercises"
+    assert any(c.cell_type == "markdown" and c.source.startswith("## Summary") for c in after), f"{path.name}: summary"
+
+
 def test_output_problems_are_found():
     """The checks of the run test catch each kind of failure, and pass a figure that drew."""
     figure_as_text = {"output_type": "display_data", "data": {"text/plain": "<Figure size 700x300 with 1 Axes>"}}
