@@ -83,3 +83,19 @@ def test_train_step_clips_steps_and_skips_a_non_finite_loss(setup):
     before = [p.detach().clone() for p in model.parameters()]
     train_step(model, opt, b, poisoned, grad_clip=1.0)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_step_under_bf16_autocast_matches_the_cpu_losses(setup):
+    cfg, model, expert, b = setup
+    objective = GeneratorObjective(cfg.train, expert)
+    on_cpu = objective(model, b)
+    gpu_model = LipSyncModel(cfg).cuda().to(memory_format=torch.channels_last)
+    gpu_model.load_state_dict(model.state_dict())
+    gpu_objective = GeneratorObjective(cfg.train, expert.cuda())
+    batch = {k: v.cuda() for k, v in b.items()}
+    opt = torch.optim.Adam(gpu_model.parameters(), lr=1e-3)
+    on_gpu = train_step(gpu_model, opt, batch, gpu_objective, grad_clip=1.0, autocast=True)
+    for key in ("loss", "l1", "dssim", "sync"):
+        assert float(on_gpu[key]) == pytest.approx(float(on_cpu[key]), rel=0.05, abs=1e-3), key
