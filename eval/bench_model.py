@@ -368,7 +368,7 @@ def modulated_layer_lever(repeats: int) -> dict:
         return F.leaky_relu(y + layer.bias[None, :, None, None], 0.2) * 2**0.5
 
     fns = {"module": lambda: layer(x, cond), "composed": composed}
-    max_diff = float((fns["module"]() - composed()).abs().max())
+    max_diff = float((fns["module"]() - composed()).detach().abs().max())
     seconds = {name: median_seconds(lambda fn=fn: fn().sum().backward(), repeats) for name, fn in fns.items()}
     return {
         "seconds_forward_backward": {k: round(v, 4) for k, v in seconds.items()},
