@@ -377,6 +377,40 @@ def modulated_layer_lever(repeats: int) -> dict:
     }
 
 
+def inplace_activation_lever(cfg: Config, repeats: int) -> dict:
+    """The generator's forward + backward on 4 windows with its leaky ReLUs in place (as built) against the same
+    model with them out of place: seconds and whether every gradient is identical."""
+    model = training_setup(cfg)[0].to(memory_format=STEPS["new"])
+    out_of_place = copy.deepcopy(model)
+    for module in out_of_place.modules():
+        if isinstance(module, torch.nn.LeakyReLU):
+            module.inplace = False
+    flat = flatten_windows(dummy_windows(cfg, 4, 5, seed=3))
+    grad = torch.rand(flat["target"].shape)
+    nets = {"in_place": model, "out_of_place": out_of_place}
+
+    def forward_backward(net: torch.nn.Module) -> None:
+        net.zero_grad(set_to_none=True)
+        net(flat)["image"].backward(grad)
+
+    for net in nets.values():
+        forward_backward(net)
+    same = all(torch.equal(p.grad, q.grad) for p, q in zip(model.parameters(), out_of_place.parameters(), strict=True))
+    times: dict[str, list[float]] = {name: [] for name in nets}
+    for _ in range(repeats):
+        for name, net in nets.items():
+            start = time.perf_counter()
+            forward_backward(net)
+            times[name].append(time.perf_counter() - start)
+    seconds = {name: statistics.median(t) for name, t in times.items()}
+    return {
+        "seconds_forward_backward": {k: round(v, 4) for k, v in seconds.items()},
+        "speedup": round(seconds["out_of_place"] / seconds["in_place"], 2),
+        "identical_gradients": same,
+        "definition": "generator forward + backward on 4 windows x 5 frames, interleaved repeats (medians)",
+    }
+
+
 def bench_row(overrides: list[str], args: argparse.Namespace, peak_gflops: float) -> dict:
     cfg = apply_overrides(get_preset("cpu"), overrides)
     q = args.quick
@@ -409,6 +443,7 @@ def bench_row(overrides: list[str], args: argparse.Namespace, peak_gflops: float
         },
         "training": step,
         "roofline": phases,
+        "inplace_activations": inplace_activation_lever(cfg, args.repeats),
     }
 
 
@@ -436,6 +471,7 @@ def levers(rows: dict, layer: dict) -> dict:
             "measured": f"step old/new {step96['speedup']}x at 96x96, {step64['speedup']}x at 64x64 (same losses)",
         },
         "fused_modulated_layer": {"adopted": True, "measured": layer},
+        "inplace_leaky_relu": {"adopted": True, "measured": rows["cpu@96"]["inplace_activations"]},
         "expert_audio_embedding_once_per_batch": {
             "adopted": True,
             "measured": "no speed change expected: the frozen expert's audio branch never built a graph (frozen "

@@ -53,7 +53,7 @@ def test_the_step_is_the_library_objective_and_old_equals_new(bench, tiny_cfg):
     first = result["equal_losses"]["losses_step_1"]
     assert set(first) == {*expected, "grad_norm"} >= {"l1", "dssim", "sync"}  # every term of the GRID run
     for key, value in expected.items():
-        assert first[key] == pytest.approx(float(value), abs=1e-5), key
+        assert first[key] == pytest.approx(float(value.detach()), abs=1e-5), key
     assert result["equal_losses"]["equal_within_1e-4"]
     assert result["old"]["memory_format"] != result["new"]["memory_format"]
     assert result["speedup"] == pytest.approx(
@@ -127,3 +127,10 @@ def test_quick_run_writes_every_field(tmp_path):
     assert result["aims_met_at_96"] == rows["cpu@96"]["aims"]
     assert result["peak"]["peak_gflops"] > 0 and {"channels_last", "torch_compile"} <= set(result["levers"])
     assert "matmul" in result["settings"]["flops"] and "note" in result
+
+
+def test_in_place_activations_leave_every_gradient_identical(bench, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"])
+    lever = bench.inplace_activation_lever(cfg, repeats=1)
+    assert lever["identical_gradients"] is True
+    assert set(lever["seconds_forward_backward"]) == {"in_place", "out_of_place"}
