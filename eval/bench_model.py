@@ -8,7 +8,8 @@ the frozen sync expert at ``train.sync_weight``; the expert is randomly initiali
 weights). Inputs are random tensors of ``FaceDataset``'s shapes except in the data phase.
 
 - Peak: a 2048x2048 fp32 matmul and a 64-channel 3x3 convolution (batch 32, 48x48, channels-last) on the same
-  threads; the peak is the faster of the two, in GFLOP/s.
+  threads; the peak is the faster of the two, in GFLOP/s; measured at the start and right before and after each
+  row's phases (their fractions are of the higher of those two).
 - FLOPs: ``torch.utils.flop_counter.FlopCounterMode``: matmul and convolution FLOPs only (a multiply-add = 2);
   element-wise ops, norms and activations are not counted.
 - Inference frames/s: ``model.eval()`` under ``torch.inference_mode``, fp32, at batch 1 and batch 32.
@@ -284,8 +285,11 @@ def data_seconds(cfg: Config, data_dir: str | None, repeats: int) -> dict:
     return {"seconds": seconds, "source": data_dir or "a synthetic corpus of 4 clips made here"}
 
 
-def phase_table(cfg: Config, step_seconds: float, peak_gflops: float, data_dir: str | None, repeats: int) -> dict:
-    """Each phase of the new step, timed alone: seconds, share of the step, GFLOP counted, fraction of the peak."""
+def phase_table(cfg: Config, step_seconds: float, data_dir: str | None, repeats: int) -> dict:
+    """Each phase of the new step, timed alone: seconds, share of the step, GFLOP counted, fraction of the peak.
+
+    The peak is measured right before and right after the phases and the higher one is used: on a shared machine
+    the speed on offer drifts within a run."""
     model, objective, batch = training_setup(cfg)
     model.to(memory_format=STEPS["new"])
     opt = adam(model, cfg)
@@ -320,7 +324,10 @@ def phase_table(cfg: Config, step_seconds: float, peak_gflops: float, data_dir: 
         "ssim_forward_backward": ssim_term,
         "optimizer": optimizer,
     }
+    peaks = [measure_peak(repeats)]
     seconds = {name: median_seconds(fn, repeats) for name, fn in cases.items()}
+    peaks.append(measure_peak(repeats))
+    peak_gflops = max(p["peak_gflops"] for p in peaks)
     flops = {name: counted_flops(fn) for name, fn in cases.items() if name != "optimizer"}
     seconds["generator_backward"] = seconds.pop("generator_forward_backward") - seconds["generator_forward"]
     flops["generator_backward"] = flops.pop("generator_forward_backward") - flops["generator_forward"]
@@ -343,6 +350,8 @@ def phase_table(cfg: Config, step_seconds: float, peak_gflops: float, data_dir: 
         table[name] = row
     gen = {k: table[k] for k in ("generator_forward", "generator_backward")}
     return {
+        "peak_gflops": peak_gflops,
+        "peaks_before_and_after": peaks,
         "phases": table,
         "step_seconds_with_data": round(step_seconds + seconds["data"], 4),
         "generator_aim": {
@@ -411,7 +420,7 @@ def inplace_activation_lever(cfg: Config, repeats: int) -> dict:
     }
 
 
-def bench_row(overrides: list[str], args: argparse.Namespace, peak_gflops: float) -> dict:
+def bench_row(overrides: list[str], args: argparse.Namespace) -> dict:
     cfg = apply_overrides(get_preset("cpu"), overrides)
     q = args.quick
     if q:
@@ -421,7 +430,7 @@ def bench_row(overrides: list[str], args: argparse.Namespace, peak_gflops: float
     batched = 4 if q else 32
     warmup = 1 if q else 2
     step = step_comparison(cfg, args.repeats, warmup)
-    phases = phase_table(cfg, step.pop("_seconds"), peak_gflops, args.data, args.repeats)
+    phases = phase_table(cfg, step.pop("_seconds"), args.data, args.repeats)
     return {
         "config": {
             "preset": "cpu",
@@ -540,7 +549,7 @@ def main(argv: list[str] | None = None) -> dict:
     peak = measure_peak(args.repeats)
     rows = {}
     for name, overrides in ROWS.items():
-        rows[name] = bench_row(overrides, args, peak["peak_gflops"])
+        rows[name] = bench_row(overrides, args)
         rows[name]["aims"] = aims(rows[name])
     layer = modulated_layer_lever(args.repeats)
     load_after = os.getloadavg()
