@@ -18,7 +18,7 @@ def _conv(in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
         nn.GroupNorm(min(8, out_channels // 4), out_channels),  # batch-independent: DDP == one big batch
-        nn.LeakyReLU(0.2, inplace=True),
+        nn.LeakyReLU(0.2),
     )
 
 
@@ -31,7 +31,7 @@ class TextEncoder(nn.Module):
     def __init__(self, feature_dim: int, window: int, embed_dim: int = 32) -> None:
         super().__init__()
         self.embed = nn.Embedding(NUM_PHONEMES, embed_dim)
-        self.conv = nn.Sequential(nn.Conv1d(embed_dim, 2 * embed_dim, 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+        self.conv = nn.Sequential(nn.Conv1d(embed_dim, 2 * embed_dim, 3, padding=1), nn.LeakyReLU(0.2))
         self.fc = nn.Linear(2 * embed_dim * window, feature_dim)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:

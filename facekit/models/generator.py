@@ -52,14 +52,14 @@ class FaceEncoder(nn.Module):
         super().__init__()
         self.sides = resolutions(image_size)
         ch = [channels_at(s, image_size, base_channels) for s in self.sides]
-        self.stem = nn.Sequential(nn.Conv2d(6, ch[0], 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+        self.stem = nn.Sequential(nn.Conv2d(6, ch[0], 3, padding=1), nn.LeakyReLU(0.2))
         self.blocks = nn.ModuleDict()
         for i, side in enumerate(self.sides[1:], start=1):
             self.blocks[f"b{side}"] = nn.Sequential(
                 nn.Conv2d(ch[i - 1], ch[i], 3, stride=2, padding=1),
-                nn.LeakyReLU(0.2, inplace=True),
+                nn.LeakyReLU(0.2),
                 nn.Conv2d(ch[i], ch[i], 3, padding=1),
-                nn.LeakyReLU(0.2, inplace=True),
+                nn.LeakyReLU(0.2),
             )
         self.to_vector = nn.Linear(ch[-1] * self.sides[-1] ** 2, feature_dim)
 
