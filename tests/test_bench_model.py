@@ -19,6 +19,7 @@ from facekit.config import apply_overrides, get_preset
 from facekit.data.dataset import FaceDataset
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
+from facekit.train.objective import GeneratorObjective
 
 SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "bench_model.py"
 
@@ -34,13 +35,36 @@ def bench():
 def test_dummy_windows_match_a_dataset_batch(bench, corpus, tiny_cfg):
     cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"])
     real = next(iter(DataLoader(FaceDataset(corpus, cfg.data, "train"), batch_size=3)))
-    real = {k: v for k, v in flatten_windows(real).items() if k not in ("clip", "frame", "sync_mel")}  # not inputs
+    real = {k: v for k, v in real.items() if k not in ("clip", "frame")}  # not model inputs
     fake = bench.dummy_windows(cfg, 3, 5)
     assert set(fake) == set(real)
     for key in real:
         assert fake[key].shape == real[key].shape, key
         assert fake[key].dtype == real[key].dtype, key
-    assert LipSyncModel(cfg)(fake)["image"].shape == real["target"].shape
+    assert LipSyncModel(cfg)(flatten_windows(fake))["image"].shape == flatten_windows(real)["target"].shape
+
+
+def test_the_step_is_the_library_objective_and_old_equals_new(bench, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=5", "train.ssim_weight=1.0"])
+    model, objective, batch = bench.training_setup(cfg)
+    assert isinstance(objective, GeneratorObjective) and objective.expert is not None
+    expected = objective(model, batch)  # the loop's objective on the benchmark's fixed batch, before any step
+    result = bench.step_comparison(cfg, repeats=1, warmup=0)
+    first = result["equal_losses"]["losses_step_1"]
+    assert set(first) == {*expected, "grad_norm"} >= {"l1", "dssim", "sync"}  # every term of the GRID run
+    for key, value in expected.items():
+        assert first[key] == pytest.approx(float(value.detach()), abs=1e-5), key
+    assert result["equal_losses"]["equal_within_1e-4"]
+    assert result["old"]["memory_format"] != result["new"]["memory_format"]
+    assert result["speedup"] == pytest.approx(
+        result["old"]["seconds_per_step"] / result["new"]["seconds_per_step"], 0.01
+    )
+
+
+def test_peak_is_the_faster_of_matmul_and_conv(bench):
+    torch.set_num_threads(1)
+    peak = bench.measure_peak(repeats=1)
+    assert peak["peak_gflops"] == max(peak["matmul_2048_gflops"], peak["conv3x3_64ch_gflops"]) > 0
 
 
 def test_parameter_counts_add_up(bench):
@@ -87,10 +111,26 @@ def test_quick_run_writes_every_field(tmp_path):
             assert row["inference"][case]["frames_per_second"] > 0
             aim = row["aims"][case]
             assert aim["met"] == (aim["measured"] >= aim["aim_frames_per_second"])
-        assert row["training"]["windows_per_second"] > 0
-        assert row["training"]["frames_per_window"] == 5
-        assert "definition" in row["training"]
+        training = row["training"]
+        assert training["old"]["windows_per_second"] > 0 and training["new"]["windows_per_second"] > 0
+        assert training["equal_losses"]["equal_within_1e-4"] and "definition" in training
+        phases = row["roofline"]["phases"]
+        assert set(phases) == {
+            "data", "generator_forward", "generator_backward", "expert_forward_backward", "ssim_forward_backward",
+            "optimizer", "other",
+        }  # fmt: skip
+        assert all(p["seconds"] > 0 for name, p in phases.items() if name != "other")
+        for name in ("generator_forward", "generator_backward", "expert_forward_backward"):
+            assert phases[name]["gflop"] > 0 and phases[name]["fraction_of_peak"] > 0, name
     rows = result["rows"]
     assert rows["cpu@96"]["flops_per_frame"] > rows["cpu@64"]["flops_per_frame"]
     assert result["aims_met_at_96"] == rows["cpu@96"]["aims"]
+    assert result["peak"]["peak_gflops"] > 0 and {"channels_last", "torch_compile"} <= set(result["levers"])
     assert "matmul" in result["settings"]["flops"] and "note" in result
+
+
+def test_in_place_activations_leave_every_gradient_identical(bench, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"])
+    lever = bench.inplace_activation_lever(cfg, repeats=1)
+    assert lever["identical_gradients"] is True
+    assert set(lever["seconds_forward_backward"]) == {"in_place", "out_of_place"}

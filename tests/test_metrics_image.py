@@ -169,6 +169,7 @@ def test_ssim_is_differentiable_and_rejects_bad_input():
         ssim(x, y, reduction="sum")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     x, y = noisy_pair((4, 3, 64, 64))

@@ -189,3 +189,19 @@ def test_modulated_conv_upsample_doubles_the_size(formula):
     layer = ModulatedConv2d(3, 2, cond_dim=4, formula=formula, upsample=True)
     assert layer(torch.randn(2, 3, 5, 7), torch.randn(2, 4)).shape == (2, 2, 10, 14)
     assert ModulatedConv2d(3, 2, 4, kernel_size=1)(torch.randn(2, 3, 5, 7), torch.randn(2, 4)).shape == (2, 2, 5, 7)
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_conv_module_is_the_grouped_op_then_bias_and_activation(upsample, demodulate):
+    layer = ModulatedConv2d(6, 5, 4, demodulate=demodulate, upsample=upsample)
+    with torch.no_grad():
+        layer.bias.normal_()
+    x, cond = torch.randn(3, 6, 7, 9), torch.randn(3, 4)
+    resized = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False) if upsample else x
+    y = modulated_conv2d_grouped(resized, layer.weight * layer.gain, layer.affine(cond), demodulate=demodulate)
+    expected = F.leaky_relu(y + layer.bias[None, :, None, None], 0.2) * 2**0.5
+    assert torch.allclose(layer(x, cond), expected, atol=1e-5)
+    channels_last = layer(x.contiguous(memory_format=torch.channels_last), cond)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(channels_last, expected, atol=1e-5)

@@ -62,32 +62,41 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return x.to(dtype), y.to(dtype)
 
 
-def _ssim_valid(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+def _separable_taps(channels: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depthwise conv weights (channels, 1, 11, 1) and (channels, 1, 1, 11) of the Gaussian window: rows, columns."""
+    taps = gaussian_window(dtype, device)
+    return taps.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), taps.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+
+
+def _ssim_valid(
+    x: torch.Tensor, y: torch.Tensor, data_range: float, taps: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> torch.Tensor:
     """SSIM map (H - 10, W - 10, N, C) at the positions whose 11x11 window lies inside the images.
 
     With s = x + y, d = x - y, G the Gaussian filter, mu_s = G s, var_s = G s^2 - mu_s^2 (and likewise for d):
     2 mu_x mu_y = (mu_s^2 - mu_d^2) / 2, mu_x^2 + mu_y^2 = (mu_s^2 + mu_d^2) / 2, 2 cov_xy = (var_s - var_d) / 2 and
-    var_x + var_y = (var_s + var_d) / 2, so SSIM = (mu_s^2 - mu_d^2 + 2 C1)(var_s - var_d + 2 C2) /
-    ((mu_s^2 + mu_d^2 + 2 C1)(var_s + var_d + 2 C2)): four filtered maps instead of five, and closer to float64 in
-    float32 (d is formed before squaring). Differentiable.
+    var_x + var_y = (var_s + var_d) / 2, so with p = mu_s^2 - mu_d^2 and q = mu_s^2 + mu_d^2,
+    SSIM = (p + 2 C1)(G s^2 - G d^2 - p + 2 C2) / ((q + 2 C1)(G s^2 + G d^2 - q + 2 C2)): four filtered maps instead
+    of five, and closer to float64 in float32 (d is formed before squaring). ``taps``: ``_separable_taps`` for at
+    least N * C channels (made here if None). Differentiable.
     """
     n, c, h, w = x.shape
     if min(h, w) < 2 * RADIUS + 1:
         raise ValueError(f"SSIM needs images of at least {2 * RADIUS + 1}x{2 * RADIUS + 1}, got {h}x{w}")
-    # every (image, channel) plane becomes one channel of an (H, W, N * C) channels-last image: the depthwise convs
-    # vectorise over those channels, and each of the four maps below is one contiguous block (fast on CPU)
     k = n * c
-    xl, yl = x.permute(2, 3, 0, 1).reshape(h, w, k).contiguous(), y.permute(2, 3, 0, 1).reshape(h, w, k).contiguous()
+    rows, columns = taps if taps is not None else _separable_taps(k, x.dtype, x.device)
+    # every (image, channel) plane becomes one channel of an (H, W, N * C) channels-last image: the depthwise convs
+    # vectorise over those channels, and each of the four maps is one contiguous block (fast on CPU); the stack is
+    # the one copy that reorders the NCHW inputs
+    xl, yl = x.permute(2, 3, 0, 1), y.permute(2, 3, 0, 1)
     s, d = xl + yl, xl - yl
-    maps = torch.stack([s, d, s * s, d * d]).permute(0, 3, 1, 2)  # (4, K, H, W), channels-last in memory
-    taps = gaussian_window(x.dtype, x.device)
-    maps = F.conv2d(maps, taps.view(1, 1, -1, 1).repeat(k, 1, 1, 1), groups=k)  # separable: rows, then columns
-    maps = F.conv2d(maps, taps.view(1, 1, 1, -1).repeat(k, 1, 1, 1), groups=k)
+    maps = torch.stack([s, d, s * s, d * d]).view(4, h, w, k).permute(0, 3, 1, 2)  # (4, K, H, W), channels-last
+    maps = F.conv2d(F.conv2d(maps, rows[:k], groups=k), columns[:k], groups=k)  # separable: rows, then columns
     mu_s, mu_d, g_ss, g_dd = maps.permute(0, 2, 3, 1)  # four contiguous (H', W', K)
     a, b = mu_s.square(), mu_d.square()
-    var_s, var_d = g_ss - a, g_dd - b
+    p, q = a - b, a + b
     c1, c2 = 2 * (K1 * data_range) ** 2, 2 * (K2 * data_range) ** 2
-    ssim = (a - b + c1) * (var_s - var_d + c2) / ((a + b + c1) * (var_s + var_d + c2))
+    ssim = (p + c1) * (g_ss - g_dd - p + c2) / ((q + c1) * (g_ss + g_dd - q + c2))
     return ssim.view(h - 2 * RADIUS, w - 2 * RADIUS, n, c)
 
 
@@ -115,11 +124,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: s
     n, c, h, w = x.shape
     # on CPU, chunks of ~2^17 values keep the filtered maps in cache (2-3x faster than one large batch)
     step = n if x.device.type != "cpu" else max(1, 2**17 // (c * h * w))
+    taps = _separable_taps(min(n, step) * c, x.dtype, x.device)
     values = []
     for i in range(0, n, step):
-        ssim_valid = _ssim_valid(x[i : i + step], y[i : i + step], data_range)  # (H', W', n, C)
-        per_plane = ssim_valid.flatten(0, 1).mean(0, dtype=torch.float64)  # float64: a long sum over pixels
-        values.append(per_plane.mean(1).to(x.dtype))
+        ssim_valid = _ssim_valid(x[i : i + step], y[i : i + step], data_range, taps)  # (H', W', n, C)
+        values.append(ssim_valid.flatten(0, 1).mean(0).mean(1))  # torch sums float32 pairwise: no float64 needed
     return _reduce(torch.cat(values), reduction)
 
 

@@ -39,9 +39,12 @@ def channels_at(side: int, image_size: int, base_channels: int) -> int:
 
 
 def mouth_mask(image_size: int, device: torch.device | None = None) -> Tensor:
-    """(1, 1, S, S) mask of the generated region: 1 on the lower half."""
-    mask = torch.zeros(1, 1, image_size, image_size, device=device)
-    mask[..., image_size // 2 :, :] = 1.0
+    """(S, 1) mask of the generated rows, broadcast over (N, C, S, S) images: 1 on the lower half.
+
+    Not 4-D, so a model moved to channels-last keeps it a plain column (DDP cannot broadcast a channels-last buffer
+    with one channel: its strides look self-overlapping)."""
+    mask = torch.zeros(image_size, 1, device=device)
+    mask[image_size // 2 :] = 1.0
     return mask
 
 

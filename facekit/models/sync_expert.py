@@ -48,6 +48,11 @@ class SyncExpert(nn.Module):
         face, audio = self.embed_face(frames), self.embed_audio(mel)
         if embeddings:
             return face, audio
+        return self.similarity(face, audio)
+
+    @staticmethod
+    def similarity(face: Tensor, audio: Tensor) -> Tensor:
+        """Sync probability (N,) of (N, E) face and audio embeddings: their cosine, kept inside (0, 1) for the BCE."""
         return (face * audio).sum(dim=1).clamp(1e-6, 1 - 1e-6)
 
 
@@ -65,11 +70,6 @@ def bce(prob: Tensor, label: Tensor) -> Tensor:
     """Binary cross-entropy in fp32 (it is unsafe under autocast)."""
     with torch.autocast(prob.device.type, enabled=False):
         return F.binary_cross_entropy(prob.float(), label.float())
-
-
-def sync_loss(expert: nn.Module, frames: Tensor, mel: Tensor, label: Tensor) -> Tensor:
-    """Wav2Lip's expert loss: BCE of the cosine similarity against in-sync (1) / off-sync (0) labels."""
-    return bce(expert(frames, mel), label)
 
 
 def lower_half(frames: Tensor) -> Tensor:
