@@ -69,6 +69,10 @@ METRICS = {
 }
 
 
+def has_figure(figures: dict, metric: str) -> bool:
+    return metric in figures or (metric == "offset_zero_share" and "offset" in figures)
+
+
 def clip_value(figures: dict, metric: str) -> float:
     """One clip's figure from its ``per_clip`` entry (``offset_zero_share`` of one clip: 1 if its offset is 0)."""
     if metric == "offset_zero_share":
@@ -116,15 +120,18 @@ def collect_scores(runs: list[dict], seeds: list[int]) -> Scores:
             )
         for row in ("generated", *BASELINES):
             name = run["cell"] if row == "generated" else row
-            for metric in METRICS:
-                if all(metric in c.get(row, {}) or metric == "offset_zero_share" and "offset" in c.get(row, {})
-                       for c in run["per_clip"]):  # fmt: skip
-                    vector = np.array([clip_value(c[row], metric) for c in run["per_clip"]])
-                    values.setdefault(name, {}).setdefault(metric, {})[run["seed"]] = vector
-    for row in BASELINES:  # the baselines do not depend on the seed: any run's figures stand for every seed
+            for metric in (m for m in METRICS if all(has_figure(c.get(row, {}), m) for c in run["per_clip"])):
+                vector = np.array([clip_value(c[row], metric) for c in run["per_clip"]])
+                per_seed = values.setdefault(name, {}).setdefault(metric, {})
+                if row in BASELINES and per_seed and not np.allclose(next(iter(per_seed.values())), vector):
+                    raise ValueError(
+                        f"{run['cell']} seed {run['seed']}: the {row} baseline differs from other runs' on the same "
+                        "clips, so the runs saw different data; evaluate every run on the same prepared folder"
+                    )
+                per_seed[run["seed"]] = vector
+    for row in BASELINES:  # the baselines do not depend on the seed: one run's figures stand for every seed
         for per_seed in values.get(row, {}).values():
-            first = next(iter(per_seed.values()))
-            per_seed.update({s: first for s in seeds})
+            per_seed.update(dict.fromkeys(seeds, next(iter(per_seed.values()))))
     return Scores(clips, list(seeds), values)
 
 

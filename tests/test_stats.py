@@ -3,10 +3,14 @@ them, no difference and a too-small difference are not called better, pairing by
 cell that does not beat the trivial baselines."""
 
 import csv
+import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from facekit.ablation import cell_config, load_protocol
+from facekit.config import MODALITIES
 from facekit.stats import (
     METRICS,
     collect_scores,
@@ -18,6 +22,7 @@ from facekit.stats import (
     write_results,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [0, 1, 2, 3, 4]
 CLIPS = 16
 DELTAS = {m: spec.smallest_difference for m, spec in METRICS.items()}
@@ -123,10 +128,14 @@ def test_smallest_differences_come_from_the_protocol_when_it_sets_them():
         smallest_differences({"smallest_differences": {"fid": 1.0}})
 
 
-def test_runs_scored_on_other_clips_are_refused_with_the_fix(rng):
+def test_runs_scored_on_other_clips_or_data_are_refused_with_the_fix(rng):
     runs = runs_from({"ref": made_up(rng)}, np.zeros(CLIPS), np.zeros(CLIPS))
     runs[-1]["per_clip"][0]["clip"] = "another"
     with pytest.raises(ValueError, match="same split and eval_clips"):
+        collect_scores(runs, SEEDS)
+    runs = runs_from({"ref": made_up(rng)}, np.zeros(CLIPS), np.zeros(CLIPS))
+    runs[-1]["per_clip"][0]["mean_mouth"]["mouth_l1"] = 0.5  # a baseline must not change between runs
+    with pytest.raises(ValueError, match="saw different data"):
         collect_scores(runs, SEEDS)
 
 
@@ -152,3 +161,23 @@ def test_table_has_the_baselines_as_rows_flags_a_cell_that_does_not_beat_them_an
     assert (tmp_path / "plots" / "offset_zero_share_vs_reference.png").is_file()
     means = {(r, "mouth_l1"): mean_ci(scores.matrix(r, "mouth_l1", SEEDS)) for r in ("learned", "stuck")}
     assert plot_means(means, ["learned", "stuck"], "mouth_l1", "learned").axes[0].get_xlim()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("corpus", "modalities", "min_seeds"), [("synthetic", MODALITIES, 5), ("grid", ("text", "audio"), 3)]
+)
+def test_recorded_protocols_ask_every_question_with_enough_seeds(corpus, modalities, min_seeds):
+    protocol = load_protocol(ROOT / "eval" / "protocols" / f"ablation_{corpus}.json")
+    assert len(protocol["seeds"]) >= min_seeds and protocol["steps"] > 0
+    configs = {cell: cell_config(protocol, cell, protocol["seeds"][0]) for cell in protocol["cells"]}
+    method = {c: cfg for c, cfg in configs.items() if cfg.model.variant == "residual" and cfg.model.cascade.formula ==
+              "stylegan2"}  # fmt: skip
+    orders = {cfg.model.cascade.order for cfg in method.values()}
+    assert set(itertools.permutations(modalities)) <= orders  # every order
+    assert {s for n in range(1, len(modalities)) for s in itertools.combinations(modalities, n)} <= orders  # subsets
+    variants = {(cfg.model.variant, cfg.model.cascade.formula) for cfg in configs.values()}
+    assert {("cascade", "stylegan2"), ("residual", "film"), ("residual", "adain")} <= variants
+    assert {"contrastive", "wav2lip"} <= {v for v, _ in variants}
+    assert all(set(cfg.model.cascade.order) <= set(modalities) for cfg in configs.values())  # GRID: no oracle mouth
+    assert set(protocol["questions"]) == {spec["group"] for spec in protocol["cells"].values()}
+    smallest_differences(protocol)  # valid metric names, if it sets any
