@@ -84,9 +84,7 @@ class Wav2LipGenerator(nn.Module):
         self.decoder = nn.ModuleList(  # 1 x 1 -> the last side (a valid transposed convolution), then up by 2
             [stage(2 * embed, dec[-1], 1, kernel=self.sides[-1], padding=0, up=True)]
         )
-        self.decoder.extend(
-            stage(dec[i] + skip[i], dec[i - 1], 2, stride=2, up=True) for i in range(n - 1, 0, -1)
-        )  # fmt: skip
+        self.decoder.extend(stage(dec[i] + skip[i], dec[i - 1], 2, stride=2, up=True) for i in range(n - 1, 0, -1))
         self.to_rgb = nn.Sequential(ConvBlock(dec[0] + skip[0], ch(2)), nn.Conv2d(ch(2), 3, 1))
         nn.init.zeros_(self.to_rgb[-1].weight)  # start as "paste the reference's lower half", as FaceGenerator
         nn.init.zeros_(self.to_rgb[-1].bias)
