@@ -267,6 +267,9 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
     beats = {cell: beats_baselines(scores, cell, deltas) for cell in cells}
     by_key = {(c.cell, c.metric): c for c in comparisons}
 
+    def seeds_shown(row: str) -> int | str:
+        return "-" if row in BASELINES else len(scores.seeds_of(row))  # a baseline does not depend on the seed
+
     with (folder / "table.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
@@ -276,7 +279,7 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
                     continue
                 mean, c = means[r, m], by_key.get((r, m))
                 diff = [fmt(c.difference.estimate), fmt(c.difference.low), fmt(c.difference.high)] if c else [""] * 3
-                w.writerow([r, groups[r], m, len(scores.seeds_of(r)), fmt(mean.estimate), fmt(mean.low),
+                w.writerow([r, groups[r], m, seeds_shown(r), fmt(mean.estimate), fmt(mean.low),
                             fmt(mean.high), *diff, deltas[m], c.verdict if c else ("reference" if r == ref else ""),
                             beats.get(r, "")])  # fmt: skip
 
@@ -307,7 +310,7 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
         name = f"**{r}**" if r == ref else r
         cols = [f"{fmt(means[r, m].estimate)} [{fmt(means[r, m].low)}, {fmt(means[r, m].high)}]" if (r, m) in means
                 else "" for m in metrics]  # fmt: skip
-        lines.append(f"| {name} | {groups[r]} | {len(scores.seeds_of(r))} | {flag} | " + " | ".join(cols) + " |")
+        lines.append(f"| {name} | {groups[r]} | {seeds_shown(r)} | {flag} | " + " | ".join(cols) + " |")
     lines += ["", "## Against the reference, by question", ""]
     for group in dict.fromkeys(groups[c] for c in cells if c != ref):
         lines += [f"### {group}", "", "| cell | " + " | ".join(METRICS[m].label for m in metrics) + " |"]
@@ -360,7 +363,7 @@ def plot_differences(comparisons: list[Comparison], reference: str):
     is green when better, red when worse, grey when not distinguishable."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 0.3 * len(comparisons) + 1.4))
+    fig = Figure(figsize=(7, 0.35 * len(comparisons) + 1.8))
     ax = fig.add_subplot()
     color = {"better": "tab:green", "worse": "tab:red", "not distinguishable": "0.5"}
     for i, c in enumerate(comparisons):
@@ -370,12 +373,12 @@ def plot_differences(comparisons: list[Comparison], reference: str):
     if comparisons:
         delta = comparisons[0].smallest_difference
         ax.axvspan(-delta, delta, color="0.9", label="smaller than matters")
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), fontsize=7, frameon=False)
         spec = METRICS[comparisons[0].metric]
         ax.set_xlabel(f"{spec.label}: cell - {reference} ({'higher' if spec.higher_is_better else 'lower'} is better)")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(range(len(comparisons)), [c.cell for c in comparisons])
-    ax.invert_yaxis()
+    ax.set_ylim(len(comparisons) - 0.5, -0.5)  # first cell on top, half a row of space around
     ax.set_title("Paired difference with the reference, 95% CI")
     fig.tight_layout()
     return fig

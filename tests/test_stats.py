@@ -181,3 +181,21 @@ def test_recorded_protocols_ask_every_question_with_enough_seeds(corpus, modalit
     assert all(set(cfg.model.cascade.order) <= set(modalities) for cfg in configs.values())  # GRID: no oracle mouth
     assert set(protocol["questions"]) == {spec["group"] for spec in protocol["cells"].values()}
     smallest_differences(protocol)  # valid metric names, if it sets any
+
+
+def test_evaluate_generators_per_clip_figures_feed_the_table(corpus, runs, tmp_path):
+    """The contract with the runner: ``evaluate_generator(...)["per_clip"]`` of each run is all the statistics need."""
+    from facekit.evaluation import evaluate_generator
+
+    per_clip = evaluate_generator(runs / "gen" / "last.pt", corpus, runs / "expert" / "last.pt", max_clips=2)[
+        "per_clip"
+    ]
+    recorded = [{"cell": cell, "seed": seed, "per_clip": per_clip} for cell in ("ref", "other") for seed in (0, 1)]
+    protocol = {"reference": "ref", "cells": {"ref": {"group": "order"}, "other": {"group": "order"}}}
+    scores = collect_scores(recorded, [0, 1])
+    assert {"mouth_l1", "mouth_ssim", "mouth_psnr", "lse_d", "lse_c", "offset_zero_share"} <= set(scores.metrics("ref"))
+    assert set(scores.metrics("reference_pasted")) >= {"mouth_l1", "mouth_ssim", "mouth_psnr"}
+    out = write_results(tmp_path, protocol, scores, num_boot=200)
+    same = [c for c in out["comparisons"] if c.cell == "other"]
+    assert same and all(c.verdict == "not distinguishable" and c.difference.estimate == 0 for c in same)
+    assert (tmp_path / "plots" / "lse_d_vs_reference.png").is_file()
