@@ -227,11 +227,11 @@ def compare_rows(
     return out
 
 
-def beats_baselines(scores: Scores, cell: str, deltas: dict[str, float]) -> bool:
+def beats_baselines(scores: Scores, cell: str, deltas: dict[str, float], num_boot: int = 2000) -> bool:
     """True when ``cell`` is "better" than both trivial baselines on :data:`FLAG_METRIC` (a cell that is not is
     flagged in the table: it has not learned beyond pasting a frame or holding a still mouth)."""
     for baseline in BASELINES:
-        found = [c for c in compare_rows(scores, cell, baseline, deltas) if c.metric == FLAG_METRIC]
+        found = [c for c in compare_rows(scores, cell, baseline, deltas, num_boot=num_boot) if c.metric == FLAG_METRIC]
         if not found or found[0].verdict != "better":
             return False
     return True
@@ -264,7 +264,7 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
     comparisons = [
         c for cell in cells if cell != ref for c in compare_rows(scores, cell, ref, deltas, num_boot=num_boot)
     ]
-    beats = {cell: beats_baselines(scores, cell, deltas) for cell in cells}
+    beats = {cell: beats_baselines(scores, cell, deltas, num_boot) for cell in cells}
     by_key = {(c.cell, c.metric): c for c in comparisons}
 
     def seeds_shown(row: str) -> int | str:
