@@ -74,7 +74,7 @@ class CascadeConfig:
 class ModelConfig:
     feature_dim: int = 128  # width of every data feature and mouth-shape feature
     base_channels: int = 32
-    variant: str = "residual"  # residual (claim 12) | cascade (claims 13-15) | contrastive (baseline, [0017])
+    variant: str = "residual"  # residual (claim 12) | cascade (claims 13-15) | contrastive ([0017]) | wav2lip
     fusion_fc: str = "claims"  # cascade variant, FC layers after: claims (stages 1-2; claim 15) | every_stage
     expert_loss: str = "bce"  # sync expert objective: bce (Wav2Lip's pairs) | infonce (in-batch negatives)
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
@@ -305,8 +305,8 @@ def validate(cfg: Config) -> None:
         )
     if cfg.model.cascade.formula not in ("stylegan2", "film", "adain"):
         raise ConfigError(f"model.cascade.formula={cfg.model.cascade.formula!r}: use stylegan2, film or adain")
-    if cfg.model.variant not in ("residual", "cascade", "contrastive"):
-        raise ConfigError(f"model.variant={cfg.model.variant!r}: use residual, cascade or contrastive")
+    if cfg.model.variant not in ("residual", "cascade", "contrastive", "wav2lip"):
+        raise ConfigError(f"model.variant={cfg.model.variant!r}: use residual, cascade, contrastive or wav2lip")
     if cfg.model.fusion_fc not in ("claims", "every_stage"):
         raise ConfigError(f"model.fusion_fc={cfg.model.fusion_fc!r}: use claims or every_stage")
     if cfg.data.image_size % 16 or cfg.data.image_size < 32:

@@ -6,7 +6,9 @@
 - ``cascade``     -- the cascade of claims 7-11, generator fusion of claims 13-15 (FC placement: ``model.fusion_fc``);
 - ``contrastive`` -- the prior art of [0017]: each modality's data feature is projected to a latent, same-frame
   latents are pulled together (and other frames pushed apart) by InfoNCE, and the latents are fused by the residual
-  generator without any modulation cascade.
+  generator without any modulation cascade;
+- ``wav2lip``     -- the field's standard (``models.wav2lip``): audio only, joined to the face by concatenation, with
+  as many parameters as the ``residual`` model of the same config (``model.cascade.order`` sets only that count).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facekit.config import Config
+from facekit.config import Config, apply_overrides
 from facekit.models.cascade import ModalityCascade
 from facekit.models.discriminator import PatchDiscriminator
 from facekit.models.encoders import build_encoder, encode_all
 from facekit.models.generator import FaceGenerator
+from facekit.models.wav2lip import Wav2LipGenerator
 
 
 def info_nce(latents: list[Tensor], temperature: float = 0.1) -> Tensor:
@@ -36,12 +39,25 @@ def info_nce(latents: list[Tensor], temperature: float = 0.1) -> Tensor:
     return torch.stack(losses).mean()
 
 
+def method_parameters(cfg: Config) -> int:
+    """Parameter count of the method (the ``residual`` variant, no discriminator) at ``cfg``, built on the meta
+    device (nothing allocated)."""
+    with torch.device("meta"):
+        method = LipSyncModel(apply_overrides(cfg, {"model.variant": "residual", "train.gan_weight": 0.0}))
+    return sum(p.numel() for p in method.parameters())
+
+
 class LipSyncModel(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         m, d = cfg.model, cfg.data
         self.order = tuple(m.cascade.order)
         self.variant = m.variant
+        if m.variant == "wav2lip":  # the field's baseline in place of encoders, cascade and generator
+            self.wav2lip = Wav2LipGenerator.matching(d.image_size, method_parameters(cfg))
+            if cfg.train.gan_weight > 0:
+                self.discriminator = PatchDiscriminator(m.base_channels)
+            return
         self.encoders = nn.ModuleDict(
             {name: build_encoder(name, m.feature_dim, d.phoneme_window, m.base_channels) for name in self.order}
         )
@@ -75,8 +91,11 @@ class LipSyncModel(nn.Module):
 
         In training, with a discriminator and a ``target`` in the batch, also ``d_loss`` and ``g_adv`` (hinge losses
         on the mouth region; see ``models.discriminator``)."""
-        mouths = self.mouth_features(batch)
-        image = self.generator(batch["masked"], batch["reference"], mouths)
+        if self.variant == "wav2lip":
+            image = self.wav2lip(batch["masked"], batch["reference"], batch["mel"])
+        else:
+            mouths = self.mouth_features(batch)
+            image = self.generator(batch["masked"], batch["reference"], mouths)
         aux = info_nce(mouths) if self.variant == "contrastive" else image.new_zeros(())
         out = {"image": image, "aux_loss": aux}
         if self.training and hasattr(self, "discriminator") and "target" in batch:
