@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
+from facekit.checkpoints import checkpoint_config, load_checkpoint
 from facekit.config import PRESETS, apply_overrides, get_preset
 from facekit.models.lipsync import LipSyncModel, method_parameters
-from facekit.train.checkpoint import checkpoint_config, load_checkpoint
 from facekit.train.loop import train_generator
 from tests.test_models import fake_batch
 
