@@ -77,7 +77,7 @@ def check_painted_pixels(image_size: int, answer: int) -> bool:
     """Pixels (per colour channel) of one ``image_size`` x ``image_size`` face that the generator paints."""
     from facekit.models.generator import mouth_mask
 
-    expected = int(mouth_mask(image_size).sum())
+    expected = int(mouth_mask(image_size).expand(image_size, image_size).sum())  # the (S, 1) column over S columns
     return _judge(answer == expected, "the generator paints the lower half: rows S/2 .. S-1, every column")
 
 
