@@ -201,8 +201,10 @@ def ablation_inputs(
     if eval_expert is None:
         eval_expert = _expert(cfg, protocol.get("eval_expert_overrides"), data, out / "eval_expert", "judging", log)
     if expert is not None and eval_expert is not None and Path(expert).resolve() == Path(eval_expert).resolve():
-        raise ValueError(f"{expert} is both the training and the judging sync expert; sync must be judged by an "
-                         "independent one: give another --eval-expert or the protocol's eval_expert_overrides")  # fmt: skip
+        raise ValueError(
+            f"{expert} is both the training and the judging sync expert; sync must be judged by an independent "
+            "one: give another --eval-expert or the protocol's eval_expert_overrides"
+        )
     for path, what in ((expert, "no sync loss in training"), (eval_expert, "no sync figures")):
         if path is None:
             log(f"facekit ablate: {what} (no expert given and none in the protocol)")
