@@ -313,15 +313,20 @@ def finished_runs(protocol: dict, out: Path) -> list[dict]:
 
 def write_outputs(protocol: dict, out: Path) -> dict:
     """``runs.json`` (every finished run's record), ``budget.json`` (the CPU time spent) and the statistics'
-    table and plots (:func:`facekit.stats.write_results`) over every finished run under ``out``.
+    table and plots (:func:`facekit.stats.write_results`) over every finished run under ``out``; a cell that read
+    an oracle mouth (the target's own mouth) is labelled so in its row name.
 
     Returns stats' ``{"comparisons", "flagged", "plots"}`` with ``"budget"`` and ``"table"``: ``{cell: {metric:
     [the mean over clips of each finished seed]}}``."""
     records = finished_runs(protocol, out)
     (out / "runs.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
     budget = write_budget(out, records)
-    runs = [{"cell": r["cell"], "seed": r["seed"], "per_clip": r["per_clip"]} for r in records]
-    result = stats.write_results(out, protocol, stats.collect_scores(runs, protocol["seeds"]), num_boot=2000)
+    oracle = {r["cell"] for r in records if r["mouth_modality"] == "oracle mouth"}
+    label = {c: f"{c} (oracle mouth)" if c in oracle else c for c in protocol["cells"]}  # the table's row names
+    shown = {**protocol, "reference": label[protocol["reference"]]}
+    shown["cells"] = {label[c]: spec for c, spec in protocol["cells"].items()}
+    runs = [{"cell": label[r["cell"]], "seed": r["seed"], "per_clip": r["per_clip"]} for r in records]
+    result = stats.write_results(out, shown, stats.collect_scores(runs, protocol["seeds"]), num_boot=2000)
     table: dict[str, dict[str, list[float]]] = {}
     for r in records:
         for metric in (m for m in stats.METRICS if m in r["generated"]):
