@@ -1,51 +1,56 @@
-"""The ablation study: a grid of configurations, several seeds each, trained on an equal budget and evaluated alike.
+"""The ablation study: a grid of configurations, several seeds each, trained on an equal budget and scored alike.
 
-A protocol (a JSON file; ``default_protocol()`` is the built-in one, recorded as ``eval/protocols/ablation_*.json``):
+A protocol (a JSON file; ``default_protocol()`` is the built-in one, recorded as
+``eval/protocols/ablation_synthetic.json``; the keys are documented in ``eval/protocols/README.md``):
 
 - ``preset`` and ``overrides``: the config every cell starts from;
-- ``steps``: the equal training budget of every cell, in optimizer steps (wall time is recorded beside it);
-- ``seeds``: the seeds of every cell (``train.seed``; the data split stays fixed);
-- ``eval_clips``: how many held-out clips each run is evaluated on (the same clips for every run);
+- ``steps``: the equal training budget of every cell, in optimizer steps;
+- ``seeds``: the seeds of every cell (``train.seed``; the data split stays fixed, so seed ``k`` of two cells pair);
+- ``eval_clips``: how many held-out clips each run is scored on (the same clips for every run);
 - ``reference``: the cell the others are compared with (the method as claimed);
-- ``expert_overrides``: how to train the sync expert (sync loss and LSE metrics) when none is given (``--expert``);
+- ``expert_overrides``: the sync expert whose loss trains the generators;
+- ``eval_expert_overrides``: the independent sync expert that judges sync (never used in training);
 - ``cells``: ``{name: {"group": ..., "overrides": [...]}}``.
 
-Each (cell, seed) trains in ``out/runs/<cell>/seed<k>/`` and writes ``result.json`` once evaluated. A re-run skips
-finished runs (a killed training resumes from its checkpoint). At the end: ``table.md`` / ``table.csv`` (mean +- sd
-over seeds), ``plots/<metric>.png``, ``summary.md`` (which differences exceed the seed noise) and ``runs.json``
-(every run's figures and wall time) -- everything but ``runs/`` is small enough to record.
+Each (cell, seed) trains in ``out/runs/<cell>/seed<k>/`` and writes ``result.json`` once scored: its per-clip
+figures, the machine, and the wall and CPU seconds. A re-run skips finished runs, and a killed run resumes from its
+``last.pt``. ``train.device=auto`` trains on a GPU when one is present, from the same protocol. At the end the
+statistics of :mod:`facekit.stats` write ``table.md`` / ``table.csv`` (baselines as rows, 95% CIs, verdicts, flags)
+and ``plots/``; ``runs.json`` holds every run's record and ``budget.json`` the CPU time spent -- everything but
+``runs/`` and the experts is small enough to record.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
-import math
+import os
+import platform
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
+from facekit import stats
 from facekit.config import MODALITIES, Config, apply_overrides, get_preset
 
-# metric key in evaluate_generator's summary -> (label, higher is better)
-METRICS = {
-    "mouth_l1": ("mouth L1", False),
-    "mouth_ssim": ("mouth SSIM", True),
-    "mouth_psnr": ("mouth PSNR (dB)", True),
-    "mouth_lpips": ("mouth LPIPS", False),
-    "lse_d": ("LSE-D", False),
-    "lse_c": ("LSE-C", True),
-    "offset_zero_share": ("share of clips at offset 0", True),
+QUESTIONS = {
+    "order": "does the order of the cascade matter? every order against the claimed one",
+    "subset": "what does each modality add? each modality alone and each pair (single modalities are ablations: the "
+    "claims need two)",
+    "fusion": "residual fusion (claim 12, the reference) against the second cascade (claims 13-15)",
+    "modulation": "StyleGAN2 modulation (the reference) against FiLM and AdaIN",
+    "contrastive": "the cascade against the contrastive prior art of [0017]",
+    "wav2lip": "the method against the field's standard: a Wav2Lip-style generator (concatenation, no modulation) at "
+    "the same parameter count and steps",
 }
+EXPERT = ["train.steps=1500", "train.batch_size=64", "train.lr=5e-4"]
 
 
 def default_cells() -> dict[str, dict]:
-    """Every order of the three modalities, each single modality and pair, both generator variants, the three
-    modulation formulas and the contrastive baseline. Cells change one factor from the method's default (order
-    text, audio, mouth; residual fusion; StyleGAN2 modulation)."""
+    """Every order of the three modalities, each single modality and pair, the second cascade fusion, FiLM and AdaIN,
+    the contrastive baseline and the Wav2Lip-style baseline. Each cell changes one factor from the method as claimed
+    (order text, audio, mouth; residual fusion; StyleGAN2 modulation)."""
     cells: dict[str, dict] = {}
     for order in itertools.permutations(MODALITIES):
         cells["order_" + "_".join(order)] = {"group": "order", "overrides": [f"model.cascade.order={','.join(order)}"]}
@@ -55,24 +60,45 @@ def default_cells() -> dict[str, dict]:
                 "group": "subset",
                 "overrides": [f"model.cascade.order={','.join(subset)}"],
             }
-    cells["variant_cascade"] = {"group": "variant", "overrides": ["model.variant=cascade"]}
+    cells["fusion_cascade"] = {"group": "fusion", "overrides": ["model.variant=cascade"]}
     for formula in ("film", "adain"):
-        cells[f"formula_{formula}"] = {"group": "formula", "overrides": [f"model.cascade.formula={formula}"]}
-    cells["contrastive"] = {"group": "baseline", "overrides": ["model.variant=contrastive"]}
+        cells[f"modulation_{formula}"] = {"group": "modulation", "overrides": [f"model.cascade.formula={formula}"]}
+    for variant in ("contrastive", "wav2lip"):
+        cells[variant] = {"group": variant, "overrides": [f"model.variant={variant}"]}
     return cells
 
 
+def default_corpus(cfg: Config) -> Path:
+    """Where ``ablation_inputs`` makes the synthetic corpus of ``cfg`` when no data is given."""
+    return Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+
+
 def default_protocol(preset: str = "cpu") -> dict:
-    """The built-in protocol: the synthetic corpus of ``preset``, the recipe of the recorded generator runs."""
+    """The built-in protocol: the synthetic corpus of ``preset`` (with its realistic mouth driver), at the widths and
+    budget of the compute plan in ``eval/protocols/README.md``."""
+    cfg = get_preset(preset)
+    identities, per_identity = cfg.synth.num_identities, cfg.synth.clips_per_identity
+    size = cfg.data.image_size
     return {
-        "name": f"ablation-synthetic-{preset}",
+        "name": f"ablation-synthetic-{size}",
+        "data": f"the synthetic corpus of the {preset} preset, made into {default_corpus(cfg)} when no --data is "
+        f"given ({identities * per_identity} clips of {identities} identities, {size}x{size}; held out: "
+        f"{round(identities * cfg.data.eval_fraction)} identities); the mouth modality is the corpus's realistic "
+        "driver, not the target's own mouth",
         "preset": preset,
-        "overrides": ["data.num_frames=5", "train.batch_size=4", "train.lr=3e-4", "train.ssim_weight=1.0"],
-        "steps": 200,
-        "seeds": [0, 1, 2],
-        "eval_clips": 8,
+        "overrides": [
+            *("data.num_frames=5", "train.batch_size=4", "train.lr=3e-4", "train.ssim_weight=1.0"),
+            *("model.base_channels=8", "model.feature_dim=64"),
+        ],
+        "steps": 700,
+        "seeds": [0, 1, 2, 3, 4],
+        "eval_clips": 24,
         "reference": "order_text_audio_mouth",
-        "expert_overrides": ["train.steps=1500", "train.batch_size=64", "train.lr=5e-4"],
+        "expert_overrides": EXPERT,
+        "eval_expert_overrides": ["model.expert_loss=infonce", "train.seed=1", *EXPERT],
+        "budget": "700 steps per run (batch 4 windows x 5 frames): about 195 CPU s of training and 33 CPU s of "
+        "evaluation per run; 10.2 CPU h for both studies (eval/protocols/README.md)",
+        "questions": QUESTIONS,
         "cells": default_cells(),
     }
 
@@ -95,10 +121,54 @@ def _read_protocol(path: Path) -> dict:
         raise ValueError(f"{path}: not a readable ablation protocol ({exc})") from exc
     missing = {"preset", "steps", "seeds", "cells", "reference"} - set(protocol)
     if missing:
-        raise ValueError(f"{path}: protocol lacks {sorted(missing)}; see facekit.ablation's docstring")
+        raise ValueError(f"{path}: protocol lacks {sorted(missing)}; see eval/protocols/README.md")
     if protocol["reference"] not in protocol["cells"]:
         raise ValueError(f"{path}: reference cell {protocol['reference']!r} is not one of its cells")
     return protocol
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (data-loader workers), user + system."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def machine(device: str) -> dict:
+    """What a run ran on: the CPU model and cores, torch's threads and version, and the training device."""
+    import torch
+
+    from facekit.train.loop import pick_device
+
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")),
+                   cpu)  # fmt: skip
+    found = pick_device(device)
+    record = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    record.update(torch=torch.__version__, device=str(found))
+    if found.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(found)
+    return record
+
+
+def _expert(
+    cfg: Config, overrides: list[str] | None, data: Path, folder: Path, role: str, log: Callable[[str], None]
+) -> Path | None:
+    """``folder/last.pt`` trained with ``overrides`` (once: kept when evaluated; its cost in ``folder/cost.json``)."""
+    from facekit.train.loop import train_expert
+
+    if not overrides:
+        return None
+    log(f"facekit ablate: the {role} sync expert, in {folder}/")
+    if not (folder / "eval.json").is_file():
+        expert_cfg = apply_overrides(cfg, overrides)
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        train_expert(expert_cfg, data, folder, progress=False)
+        cost = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu_seconds() - cpu, 1)}
+        cost["machine"] = machine(expert_cfg.train.device)
+        (folder / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
+    return folder / "last.pt"
 
 
 def ablation_inputs(
@@ -106,32 +176,39 @@ def ablation_inputs(
     out: str | Path,
     data: str | Path | None = None,
     expert: str | Path | None = None,
+    eval_expert: str | Path | None = None,
     workers: int = 1,
     log: Callable[[str], None] = print,
-) -> tuple[Path, Path | None]:
-    """The clips and the sync expert an ablation runs with.
+) -> tuple[Path, Path | None, Path | None]:
+    """The clips and the two sync experts an ablation runs with: ``(data, expert, eval_expert)``.
 
-    ``data``, or else the synthetic corpus of the protocol's preset and overrides in ``data/synthetic-<name>-seed<k>``
-    (made if missing, with ``workers`` processes). ``expert``, or else one trained with the protocol's
-    ``expert_overrides`` into ``out/expert`` (kept once evaluated, so a re-run reuses it), or else None: no sync loss
-    and no sync metrics.
+    ``data``, or else the synthetic corpus of the protocol's preset and overrides (:func:`default_corpus`; made if
+    missing, with ``workers`` processes). ``expert`` (its sync loss trains the generators), or else one trained with
+    the protocol's ``expert_overrides`` into ``out/expert``; ``eval_expert`` (it alone judges sync), or else one
+    trained with ``eval_expert_overrides`` into ``out/eval_expert``. Either is None when neither is given: no sync
+    loss, or no sync figures. The same expert in both roles is a ValueError: sync would be judged by its trainer.
     """
     from facekit.data.synthetic.corpus import generate_corpus
-    from facekit.train.loop import train_expert
 
     cfg = apply_overrides(get_preset(protocol["preset"]), protocol.get("overrides", []))
     if data is None:
-        data = Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+        data = default_corpus(cfg)
         log(f"facekit ablate: no --data given; using the synthetic corpus in {data}/")
         generate_corpus(cfg, data, workers=workers)
-    if expert is None and protocol.get("expert_overrides"):
-        expert = Path(out) / "expert" / "last.pt"
-        log(f"facekit ablate: training the sync expert for the sync loss and metrics in {expert.parent}/")
-        if not (expert.parent / "eval.json").is_file():
-            train_expert(apply_overrides(cfg, protocol["expert_overrides"]), data, expert.parent)
-    elif expert is None:
-        log("facekit ablate: no --expert and no expert_overrides in the protocol: no sync loss, no sync metrics")
-    return Path(data), Path(expert) if expert is not None else None
+    data, out = Path(data), Path(out)
+    if expert is None:
+        expert = _expert(cfg, protocol.get("expert_overrides"), data, out / "expert", "training", log)
+    if eval_expert is None:
+        eval_expert = _expert(cfg, protocol.get("eval_expert_overrides"), data, out / "eval_expert", "judging", log)
+    if expert is not None and eval_expert is not None and Path(expert).resolve() == Path(eval_expert).resolve():
+        raise ValueError(
+            f"{expert} is both the training and the judging sync expert; sync must be judged by an independent "
+            "one: give another --eval-expert or the protocol's eval_expert_overrides"
+        )
+    for path, what in ((expert, "no sync loss in training"), (eval_expert, "no sync figures")):
+        if path is None:
+            log(f"facekit ablate: {what} (no expert given and none in the protocol)")
+    return data, Path(expert) if expert else None, Path(eval_expert) if eval_expert else None
 
 
 def cell_config(protocol: dict, cell: str, seed: int) -> Config:
@@ -140,26 +217,44 @@ def cell_config(protocol: dict, cell: str, seed: int) -> Config:
     return apply_overrides(cfg, [*spec["overrides"], f"train.steps={protocol['steps']}", f"train.seed={seed}"])
 
 
-def run_cell(cfg: Config, data: Path, run_dir: Path, expert: str | Path | None, eval_clips: int | None) -> dict:
-    """Train (or resume) one run and evaluate it on the held-out split; the result is written to result.json."""
+def run_cell(
+    cfg: Config,
+    data: Path,
+    run_dir: Path,
+    expert: str | Path | None,
+    eval_expert: str | Path | None,
+    eval_clips: int | None,
+) -> dict:
+    """Train (or resume) one run with ``expert``'s sync loss, score it on the held-out split with ``eval_expert``
+    judging sync, and write the record (per-clip figures, machine, seconds) to ``run_dir/result.json``."""
+    from facekit.checkpoints import load_checkpoint
     from facekit.evaluation import evaluate_generator
     from facekit.train.loop import train_generator
 
-    start = time.perf_counter()
+    ckpt = run_dir / "last.pt"
+    resumed_from = load_checkpoint(ckpt, "generator")["step"] if ckpt.is_file() else 0
+    wall, cpu = time.perf_counter(), cpu_seconds()
     train_generator(cfg, data, run_dir, expert_path=expert, progress=False)
-    trained = time.perf_counter()
-    result = evaluate_generator(run_dir / "last.pt", data, expert, max_clips=eval_clips)
+    trained_wall, trained_cpu = time.perf_counter(), cpu_seconds()
+    result = evaluate_generator(ckpt, data, eval_expert, max_clips=eval_clips)
     record = {
         "config": cfg.to_dict(),
-        "train_seconds": round(trained - start, 1),
-        "eval_seconds": round(time.perf_counter() - trained, 1),
+        "machine": machine(cfg.train.device),
+        "resumed_from_step": resumed_from,
+        "train_wall_s": round(trained_wall - wall, 1),
+        "train_cpu_s": round(trained_cpu - cpu, 1),
+        "eval_wall_s": round(time.perf_counter() - trained_wall, 1),
+        "eval_cpu_s": round(cpu_seconds() - trained_cpu, 1),
+        "train_expert": str(expert) if expert else None,
+        "eval_expert": str(eval_expert) if eval_expert else None,
+        "eval_expert_id": result["summary"].get("expert_id"),
         "clips": result["clips"],
-        "expert_id": result["summary"].get("expert_id"),
         "mouth_modality": result["mouth_modality"],
         "generated": result["summary"]["generated"],
-        "baselines": {k: result["summary"][k] for k in ("reference_pasted", "mean_mouth")},
+        "baselines": {k: result["summary"][k] for k in stats.BASELINES},
+        "per_clip": result["per_clip"],
     }
-    (run_dir / "result.json").write_text(json.dumps(record, indent=2) + "\n")
+    (run_dir / "result.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
@@ -168,15 +263,18 @@ def run_ablation(
     data: str | Path,
     out: str | Path,
     expert: str | Path | None = None,
+    eval_expert: str | Path | None = None,
     cells: list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run every (cell, seed) not yet finished under ``out``, then write the table, plots and summary."""
+    """Run every (cell, seed) not yet finished under ``out`` -- ``cells`` (default all) and always the reference,
+    first -- then write the table and plots of every finished run (:func:`write_outputs`)."""
     out, data = Path(out), Path(data)
-    names = cells or list(protocol["cells"])
-    unknown = [c for c in names if c not in protocol["cells"]]
+    ref = protocol["reference"]
+    unknown = [c for c in cells or [] if c not in protocol["cells"]]
     if unknown:
         raise ValueError(f"unknown cell(s) {unknown}; the protocol has {', '.join(protocol['cells'])}")
+    names = list(dict.fromkeys([ref, *(cells or protocol["cells"])]))
     out.mkdir(parents=True, exist_ok=True)
     (out / "protocol.json").write_text(json.dumps(protocol, indent=2) + "\n")
     todo = [(c, s) for c in names for s in protocol["seeds"]]
@@ -190,160 +288,65 @@ def run_ablation(
                 raise ValueError(f"{done} was made with another config; use a new --out or delete {run_dir}")
             log(f"[{i}/{len(todo)}] {cell} seed {seed}: done earlier, skipped")
             continue
-        record = run_cell(cfg, data, run_dir, expert, protocol.get("eval_clips"))
-        g = record["generated"]
+        r = run_cell(cfg, data, run_dir, expert, eval_expert, protocol.get("eval_clips"))
+        g = r["generated"]
         log(
-            f"[{i}/{len(todo)}] {cell} seed {seed}: {cfg.train.steps} steps in {record['train_seconds']} s; "
-            f"mouth SSIM {g['mouth_ssim']:.4f}, L1 {g['mouth_l1']:.5f}"
-            + (f", LSE-D {g['lse_d']:.3f}" if "lse_d" in g else "")
+            f"[{i}/{len(todo)}] {cell} seed {seed}: steps {r['resumed_from_step']}-{cfg.train.steps} on "
+            f"{r['machine']['device']} in {r['train_wall_s']} s ({r['train_cpu_s']} CPU s); mouth L1 "
+            f"{g['mouth_l1']:.5f}" + (f", LSE-D {g['lse_d']:.3f}" if "lse_d" in g else "")
             + f"  ({(time.perf_counter() - start) / 60:.1f} min so far)"
-        )
-    return write_outputs(protocol, out, names)
+        )  # fmt: skip
+    return write_outputs(protocol, out)
 
 
-def collect(out: Path, protocol: dict, names: list[str]) -> dict[str, dict[str, list[float]]]:
-    """{cell: {metric: [value per finished seed]}} from the runs' result.json files."""
-    table: dict[str, dict[str, list[float]]] = {}
-    for cell in names:
-        values: dict[str, list[float]] = {}
-        for seed in protocol["seeds"]:
-            path = out / "runs" / cell / f"seed{seed}" / "result.json"
-            if path.is_file():
-                for k, v in json.loads(path.read_text())["generated"].items():
-                    if k in METRICS:
-                        values.setdefault(k, []).append(float(v))
-        if values:
-            table[cell] = values
-    return table
-
-
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    """Mean and the sample standard deviation over seeds (0 for a single seed)."""
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
-def compare(a: list[float], b: list[float], higher_is_better: bool) -> tuple[float, str]:
-    """Difference of means (a - b) and a verdict: "better" / "worse" when it exceeds twice its standard error
-    sqrt(sd_a^2 / n_a + sd_b^2 / n_b) (seed noise), "within noise" otherwise, "one seed" when noise is unknown."""
-    (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
-    diff = ma - mb
-    if min(len(a), len(b)) < 2:
-        return diff, "one seed"
-    noise = math.sqrt(sa**2 / len(a) + sb**2 / len(b))
-    if abs(diff) <= 2 * noise:
-        return diff, "within noise"
-    return diff, "better" if (diff > 0) == higher_is_better else "worse"
-
-
-def write_outputs(protocol: dict, out: Path, names: list[str]) -> dict:
-    table = collect(out, protocol, names)
+def finished_runs(protocol: dict, out: Path) -> list[dict]:
+    """The record of every finished (cell, seed) under ``out``, with ``cell`` and ``seed``, in protocol order."""
     records = []
-    for cell in names:
+    for cell in protocol["cells"]:
         for seed in protocol["seeds"]:
             path = out / "runs" / cell / f"seed{seed}" / "result.json"
             if path.is_file():
                 record = {k: v for k, v in json.loads(path.read_text()).items() if k != "config"}
                 records.append({"cell": cell, "seed": seed, **record})
-    (out / "runs.json").write_text(json.dumps(records, indent=1) + "\n")  # every run's figures, in one small file
-    metrics = [m for m in METRICS if any(m in v for v in table.values())]
-    ref = protocol["reference"]
-    oracle = {r["cell"] for r in records if r.get("mouth_modality") == "oracle mouth"}
-    label = {cell: f"{cell} (oracle mouth)" if cell in oracle else cell for cell in table}
-    with (out / "table.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["cell", "group", "seeds", *[f"{m}_{s}" for m in metrics for s in ("mean", "sd")]])
-        for cell, values in table.items():
-            row = [label[cell], protocol["cells"][cell]["group"], len(next(iter(values.values())))]
-            w.writerow(row + [f"{x:.6g}" for m in metrics for x in mean_sd(values.get(m, [float("nan")]))])
-    lines = ["| cell | group | seeds | " + " | ".join(METRICS[m][0] for m in metrics) + " |"]
-    lines.append("|---" * (3 + len(metrics)) + "|")
-    for cell, values in table.items():
-        cells = [f"{mean_sd(values[m])[0]:.4g} +- {mean_sd(values[m])[1]:.2g}" if m in values else "" for m in metrics]
-        name = f"**{label[cell]}**" if cell == ref else label[cell]
-        seeds = len(next(iter(values.values())))
-        lines.append(f"| {name} | {protocol['cells'][cell]['group']} | {seeds} | " + " | ".join(cells) + " |")
-    (out / "table.md").write_text("\n".join(lines) + "\n")
-    summary = summarise(protocol, table, metrics)
-    (out / "summary.md").write_text(summary)
-    plots = plot_metrics(protocol, table, metrics, out / "plots")
-    return {"table": table, "summary": summary, "plots": [str(p) for p in plots]}
+    return records
 
 
-def summarise(protocol: dict, table: dict[str, dict[str, list[float]]], metrics: list[str]) -> str:
-    """Which cells differ from the reference by more than the seed noise, and the two questions the method raises:
-    is the cascade better than the contrastive baseline, and than any single modality?"""
-    ref = protocol["reference"]
-    if ref not in table:
-        return f"The reference cell {ref} has no finished runs yet.\n"
-    out = [
-        f"Reference: **{ref}** (the method as claimed). A difference counts when it exceeds twice its standard error "
-        f"over seeds (seeds: {protocol['seeds']}); with few seeds that noise estimate is itself rough.\n"
-    ]
-    verdicts: dict[str, dict[str, str]] = {}
-    for cell, values in table.items():
-        if cell == ref:
-            continue
-        verdicts[cell] = {}
-        for m in metrics:
-            if m in values and m in table[ref]:
-                diff, verdict = compare(values[m], table[ref][m], METRICS[m][1])
-                verdicts[cell][m] = verdict
-                if verdict in ("better", "worse"):
-                    out.append(f"- {cell} is **{verdict}** than the reference on {METRICS[m][0]} ({diff:+.4g}).")
-    if len(out) == 1:
-        out.append("- No cell differs from the reference by more than the seed noise on any metric.")
-    out.append("")
+def write_outputs(protocol: dict, out: Path) -> dict:
+    """``runs.json`` (every finished run's record), ``budget.json`` (the CPU time spent) and the statistics'
+    table and plots (:func:`facekit.stats.write_results`) over every finished run under ``out``; a cell that read
+    an oracle mouth (the target's own mouth) is labelled so in its row name.
 
-    def answer(question: str, cells: list[str]) -> None:
-        found = [c for c in cells if c in verdicts]
-        if not found:
-            out.append(f"{question} not run.")
-            return
-        parts = []
-        for m in metrics:
-            # the reference against each cell: flip "cell worse than reference" into "reference better"
-            flips = {"worse": "better", "better": "worse"}
-            says = [flips.get(verdicts[c].get(m, ""), verdicts[c].get(m, "not measured")) for c in found]
-            parts.append(f"{METRICS[m][0]}: " + ", ".join(f"{v} than {c}" for v, c in zip(says, found, strict=True)))
-        out.append(f"{question} The reference is " + "; ".join(parts) + ".")
-
-    groups = {c: protocol["cells"][c]["group"] for c in table}
-    answer("Cascade vs the contrastive baseline:", [c for c, g in groups.items() if g == "baseline"])
-    singles = [c for c, g in groups.items() if g == "subset" and len(cell_order(protocol, c)) == 1]
-    answer("Cascade vs single modalities (ablations; the claims need two or more):", singles)
-    return "\n".join(out) + "\n"
+    Returns stats' ``{"comparisons", "flagged", "plots"}`` with ``"budget"`` and ``"table"``: ``{cell: {metric:
+    [the mean over clips of each finished seed]}}``."""
+    records = finished_runs(protocol, out)
+    (out / "runs.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
+    budget = write_budget(out, records)
+    oracle = {r["cell"] for r in records if r["mouth_modality"] == "oracle mouth"}
+    label = {c: f"{c} (oracle mouth)" if c in oracle else c for c in protocol["cells"]}  # the table's row names
+    shown = {**protocol, "reference": label[protocol["reference"]]}
+    shown["cells"] = {label[c]: spec for c, spec in protocol["cells"].items()}
+    runs = [{"cell": label[r["cell"]], "seed": r["seed"], "per_clip": r["per_clip"]} for r in records]
+    result = stats.write_results(out, shown, stats.collect_scores(runs, protocol["seeds"]), num_boot=2000)
+    table: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        for metric in (m for m in stats.METRICS if m in r["generated"]):
+            table.setdefault(r["cell"], {}).setdefault(metric, []).append(float(r["generated"][metric]))
+    return {**result, "budget": budget, "table": table}
 
 
-def cell_order(protocol: dict, cell: str) -> tuple[str, ...]:
-    return tuple(cell_config(protocol, cell, protocol["seeds"][0]).model.cascade.order)
-
-
-def plot_metrics(protocol: dict, table: dict, metrics: list[str], folder: Path) -> list[Path]:
-    """One horizontal bar chart per metric: mean +- sd over seeds per cell, the reference's mean as a line."""
-    from facekit.viz import new_figure, save_figure
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    names = list(table)
-    for m in metrics:
-        stats = [mean_sd(table[c].get(m, [float("nan")])) for c in names]
-        fig = new_figure(7, 0.32 * len(names) + 1.4)
-        ax = fig.subplots()
-        colors = ["tab:red" if c == protocol["reference"] else "tab:blue" for c in names]
-        ax.barh(names, [s[0] for s in stats], xerr=[s[1] for s in stats], color=colors, capsize=3)
-        ref = protocol["reference"]
-        if ref in table and m in table[ref]:
-            ax.axvline(mean_sd(table[ref][m])[0], color="tab:red", lw=1, ls="--", label=f"reference ({ref})")
-            ax.legend(loc="lower right", fontsize=7)
-        label, higher = METRICS[m]
-        lo = min(s[0] - s[1] for s in stats)
-        hi = max(s[0] + s[1] for s in stats)
-        pad = 0.15 * (hi - lo) or 0.01 * abs(hi) or 0.01
-        ax.set_xlim(lo - pad, hi + pad)
-        ax.invert_yaxis()
-        ax.set_xlabel(f"{label} ({'higher' if higher else 'lower'} is better), mean +- sd over seeds")
-        ax.set_ylabel("cell")
-        ax.set_title(f"Ablation: {label}")
-        paths.append(save_figure(fig, folder / f"{m}.png"))
-    return paths
+def write_budget(out: Path, records: list[dict]) -> dict:
+    """``budget.json``: the CPU and wall seconds the finished runs and the experts trained here took, and where."""
+    experts = {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("*/cost.json"))}
+    budget = {
+        "runs": len(records),
+        "run_cpu_s": round(sum(r["train_cpu_s"] + r["eval_cpu_s"] for r in records), 1),
+        "run_wall_s": round(sum(r["train_wall_s"] + r["eval_wall_s"] for r in records), 1),
+        "expert_cpu_s": round(sum(e["cpu_s"] for e in experts.values()), 1),
+        "experts": experts,
+        "machines": sorted({json.dumps(r["machine"], sort_keys=True) for r in records}),
+        "note": "CPU seconds of the runs' last invocation: a run resumed after a kill counts from its resume",
+    }
+    budget["machines"] = [json.loads(m) for m in budget["machines"]]
+    budget["total_cpu_h"] = round((budget["run_cpu_s"] + budget["expert_cpu_s"]) / 3600, 3)
+    (out / "budget.json").write_text(json.dumps(budget, indent=2) + "\n")
+    return budget

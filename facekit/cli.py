@@ -220,14 +220,19 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         protocol = load_protocol(args.protocol, seeds=args.seeds, steps=args.steps)
-        data, expert = ablation_inputs(protocol, args.out, args.data, args.expert, args.workers)
-        result = run_ablation(protocol, data, args.out, expert, args.cells.split(",") if args.cells else None)
+        data, expert, eval_expert = ablation_inputs(
+            protocol, args.out, args.data, args.expert, args.eval_expert, args.workers
+        )
+        cells = args.cells.split(",") if args.cells else None
+        result = run_ablation(protocol, data, args.out, expert, eval_expert, cells)
     except ValueError as exc:  # a bad protocol, unknown cells, a finished run made with another config
         print(f"facekit ablate: error: {exc}", file=sys.stderr)
         return 2
-    print(f"\n{result['summary']}")
-    out = Path(args.out)
-    print(f"{(time.perf_counter() - start) / 60:.1f} min. Table: {out / 'table.md'}  plots: {out / 'plots'}/")
+    out, budget = Path(args.out), result["budget"]
+    flagged = ", ".join(result["flagged"]) or "none"
+    print(f"\nCells not above both trivial baselines (flagged): {flagged}")
+    print(f"{(time.perf_counter() - start) / 60:.1f} min; {budget['total_cpu_h']} CPU h in all ({out / 'budget.json'})")
+    print(f"Table with CIs and verdicts: {out / 'table.md'}  plots: {out / 'plots'}/")
     return 0
 
 
@@ -335,13 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("ablate", help="the ablation grid: modality order, subsets, variant, formula, contrastive")
+    p = sub.add_parser("ablate", help="the ablation study: every cell x seed, paired CIs and verdicts (facekit.stats)")
     p.add_argument(
         "--protocol", help="protocol JSON (default: the built-in one, eval/protocols/ablation_synthetic.json)"
     )
     p.add_argument("--out", default="runs/ablation", help="output folder; a re-run skips finished runs")
     p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the protocol's preset)")
-    p.add_argument("--expert", help="sync-expert checkpoint (sync loss and LSE metrics)")
+    p.add_argument("--expert", help="sync expert whose loss trains the generators (default: the protocol's)")
+    p.add_argument("--eval-expert", help="independent sync expert that judges sync (default: the protocol's)")
     p.add_argument("--cells", help="comma-separated subset of the protocol's cells")
     p.add_argument("--seeds", type=int, help="override: seeds 0..N-1")
     p.add_argument("--steps", type=int, help="override: the training budget per run, in steps")

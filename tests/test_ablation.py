@@ -1,34 +1,27 @@
-"""The ablation runner: the grid, the seed-noise verdicts, resumability, and the recorded protocol."""
+"""The ablation runner: the grid, the recorded protocols, two experts, resumability, the table of facekit.stats."""
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
-from facekit.ablation import (
-    ablation_inputs,
-    cell_config,
-    compare,
-    default_cells,
-    default_protocol,
-    load_protocol,
-    run_ablation,
-    summarise,
-)
+from facekit.ablation import ablation_inputs, cell_config, default_cells, default_protocol, load_protocol
 from facekit.config import MODALITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_default_grid_covers_every_order_subset_variant_formula_and_the_baseline():
+def test_default_grid_covers_every_question_of_the_issue():
     cells = default_cells()
     orders = {c["overrides"][0] for n, c in cells.items() if c["group"] == "order"}
     assert len(orders) == 6  # all permutations of three modalities, distinct
     subsets = [n for n, c in cells.items() if c["group"] == "subset"]
     assert sorted(subsets) == sorted(["subset_" + m for m in MODALITIES] + ["subset_text_audio", "subset_text_mouth",
                                                                            "subset_audio_mouth"])  # fmt: skip
-    assert {"variant_cascade", "formula_film", "formula_adain", "contrastive"} <= set(cells)
-    assert len(cells) == 16
+    assert {"fusion_cascade", "modulation_film", "modulation_adain", "contrastive", "wav2lip"} <= set(cells)
+    assert len(cells) == 17
+    assert {c["group"] for c in cells.values()} == set(default_protocol()["questions"])
 
 
 def test_recorded_protocol_is_the_built_in_one():
@@ -36,51 +29,14 @@ def test_recorded_protocol_is_the_built_in_one():
     assert recorded == json.loads(json.dumps(default_protocol()))
 
 
-def test_compare_uses_twice_the_standard_error_of_the_difference():
-    # means 2 and 1; sds 1 and 0 over 3 seeds -> standard error sqrt(1/3) = 0.577; 2 x 0.577 > 1: within noise
-    assert compare([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], True) == (1.0, "within noise")
-    # sds 0.1 -> se 0.0816; a difference of 1 is far outside: better when higher is better, worse otherwise
-    a, b = [1.9, 2.0, 2.1], [0.9, 1.0, 1.1]
-    assert compare(a, b, True)[1] == "better" and compare(a, b, False)[1] == "worse"
-    assert compare([2.0], [1.0], True)[1] == "one seed"
-
-
-def test_summary_names_differences_beyond_noise_and_answers_the_method_questions():
-    protocol = default_protocol()
-    ref = protocol["reference"]
-    table = {
-        ref: {"mouth_ssim": [0.90, 0.91, 0.92], "mouth_l1": [0.010, 0.010, 0.010]},
-        "contrastive": {"mouth_ssim": [0.80, 0.81, 0.82], "mouth_l1": [0.010, 0.011, 0.009]},
-        "subset_audio": {"mouth_ssim": [0.90, 0.92, 0.91], "mouth_l1": [0.020, 0.021, 0.019]},
-    }
-    text = summarise(protocol, table, ["mouth_ssim", "mouth_l1"])
-    assert "contrastive is **worse** than the reference on mouth SSIM" in text
-    assert "subset_audio is **worse** than the reference on mouth L1" in text
-    assert "Cascade vs the contrastive baseline: The reference is mouth SSIM: better than contrastive" in text
-    assert "within noise than subset_audio" in text  # SSIM of the audio-only cell: same within noise
-
-
-def test_tiny_ablation_runs_resumes_and_refuses_a_changed_protocol(corpus, tmp_path):
-    protocol = {
-        **default_protocol("tiny"),
-        "overrides": ["data.num_frames=5", "train.batch_size=4"],
-        "steps": 3,
-        "seeds": [0, 1],
-        "eval_clips": 1,
-    }
-    cells = [protocol["reference"], "subset_audio"]
-    lines: list[str] = []
-    result = run_ablation(protocol, corpus, tmp_path / "abl", cells=cells, log=lines.append)
-    assert len(lines) == 4 and not any("skipped" in line for line in lines)
-    assert set(result["table"]) == set(cells) and len(result["table"]["subset_audio"]["mouth_ssim"]) == 2
-    for name in ("table.md", "table.csv", "summary.md", "plots/mouth_ssim.png", "protocol.json", "runs.json"):
-        assert (tmp_path / "abl" / name).is_file(), name
-    first = (tmp_path / "abl" / "table.csv").read_text()
-    lines.clear()
-    run_ablation(protocol, corpus, tmp_path / "abl", cells=cells, log=lines.append)
-    assert all("skipped" in line for line in lines) and (tmp_path / "abl" / "table.csv").read_text() == first
-    with pytest.raises(ValueError, match="another config"):
-        run_ablation({**protocol, "steps": 4}, corpus, tmp_path / "abl", cells=cells, log=lines.append)
+def test_grid_protocol_has_no_mouth_cell_and_builds_every_cell():
+    protocol = load_protocol(ROOT / "eval" / "protocols" / "ablation_grid.json")
+    assert set(protocol["questions"]) == {c["group"] for c in protocol["cells"].values()}
+    for cell in protocol["cells"]:
+        cfg = cell_config(protocol, cell, 0)
+        assert cfg.data.image_size == 96 and cfg.data.split_by == "sentence" and cfg.train.steps == protocol["steps"]
+        assert "mouth" not in cfg.model.cascade.order, cell  # GRID's mouth modality is an oracle: no cell
+        assert cfg.train.device == "auto"  # the same protocol trains on a GPU when one is present
 
 
 def test_bad_protocols_are_clear_errors(tmp_path):
@@ -91,13 +47,6 @@ def test_bad_protocols_are_clear_errors(tmp_path):
     bad.write_text(json.dumps({**default_protocol(), "reference": "nope"}))
     with pytest.raises(ValueError, match="reference cell 'nope'"):
         load_protocol(bad)
-
-
-def test_grid_protocol_loads_and_builds_every_cell():
-    protocol = load_protocol(ROOT / "eval" / "protocols" / "ablation_grid.json")
-    for cell in protocol["cells"]:
-        cfg = cell_config(protocol, cell, 0)
-        assert cfg.data.image_size == 96 and cfg.data.split_by == "sentence" and cfg.train.steps == protocol["steps"]
 
 
 def test_cli_names_a_bad_protocol_without_a_traceback(tmp_path, capsys):
@@ -115,16 +64,83 @@ def test_load_protocol_applies_seed_and_step_overrides():
     assert load_protocol(None)["seeds"] == default_protocol()["seeds"]
 
 
-def test_ablation_inputs_train_the_expert_once_and_reuse_it(corpus, tmp_path):
-    protocol = {**default_protocol("tiny"), "expert_overrides": ["train.steps=2", "train.batch_size=4"]}
+def tiny_protocol() -> dict:
+    return {
+        **default_protocol("tiny"),
+        "overrides": ["data.num_frames=5", "train.batch_size=4"],
+        "steps": 3,
+        "seeds": [0, 1],
+        "eval_clips": 2,
+        "expert_overrides": ["train.steps=2", "train.batch_size=4"],
+        "eval_expert_overrides": ["model.expert_loss=infonce", "train.seed=1", "train.steps=2", "train.batch_size=4"],
+    }
+
+
+def test_ablation_inputs_train_two_experts_once_and_refuse_one_in_both_roles(corpus, tmp_path):
+    protocol = tiny_protocol()
     lines: list[str] = []
-    data, expert = ablation_inputs(protocol, tmp_path / "abl", corpus, log=lines.append)
-    assert data == corpus and expert == tmp_path / "abl" / "expert" / "last.pt" and expert.is_file()
-    made = expert.stat().st_mtime_ns
-    assert ablation_inputs(protocol, tmp_path / "abl", corpus, log=lines.append) == (corpus, expert)
-    assert expert.stat().st_mtime_ns == made, "a second call reuses the evaluated expert"
-    given = tmp_path / "mine.pt"
-    assert ablation_inputs(protocol, tmp_path / "abl", corpus, given, log=lines.append) == (corpus, given)
-    no_expert = {k: v for k, v in protocol.items() if k != "expert_overrides"}
-    assert ablation_inputs(no_expert, tmp_path / "other", corpus, log=lines.append) == (corpus, None)
-    assert "no sync loss, no sync metrics" in lines[-1]
+    data, expert, judge = ablation_inputs(protocol, tmp_path / "abl", corpus, log=lines.append)
+    assert (data, expert, judge) == (corpus, tmp_path / "abl" / "expert" / "last.pt", tmp_path / "abl" /
+                                     "eval_expert" / "last.pt")  # fmt: skip
+    assert expert.is_file() and judge.is_file() and expert.read_bytes() != judge.read_bytes()
+    assert {"wall_s", "cpu_s", "machine"} <= set(json.loads((expert.parent / "cost.json").read_text()))
+    made = judge.stat().st_mtime_ns
+    assert ablation_inputs(protocol, tmp_path / "abl", corpus, log=lines.append) == (corpus, expert, judge)
+    assert judge.stat().st_mtime_ns == made, "a second call reuses the evaluated experts"
+    with pytest.raises(ValueError, match="both the training and the judging sync expert"):
+        ablation_inputs(protocol, tmp_path / "abl", corpus, expert, expert, log=lines.append)
+    none = {k: v for k, v in protocol.items() if k not in ("expert_overrides", "eval_expert_overrides")}
+    assert ablation_inputs(none, tmp_path / "other", corpus, log=lines.append) == (corpus, None, None)
+    assert "no sync figures" in lines[-1]
+
+
+def test_cli_runs_a_tiny_study_end_to_end_skips_finished_runs_and_resumes_a_killed_one(corpus, tmp_path, capsys):
+    from facekit.cli import main
+    from facekit.metrics.sync import SyncEvaluator
+    from facekit.train.loop import train_generator
+
+    protocol = tiny_protocol()
+    ref = protocol["reference"]
+    protocol["cells"] = {c: protocol["cells"][c] for c in (ref, "subset_audio", "wav2lip")}
+    path, out = tmp_path / "tmp.json", tmp_path / "tmp"
+    path.write_text(json.dumps(protocol))
+    args = ["ablate", "--protocol", str(path), "--out", str(out), "--data", str(corpus)]
+    # a run killed at step 2 of 3: its last.pt is there, its result.json is not
+    _, expert, _ = ablation_inputs(protocol, out, corpus, log=lambda _: None)
+    killed = out / "runs" / "wav2lip" / "seed1"
+    train_generator(cell_config({**protocol, "steps": 2}, "wav2lip", 1), corpus, killed, expert, progress=False)
+
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("skipped") == 0 and "steps 2-3" in printed  # the killed run resumed from its checkpoint
+    steps = [json.loads(line)["step"] for line in (killed / "log.jsonl").read_text().splitlines()]
+    assert steps[-1] == 3 and len(steps) == len(set(steps))
+    runs = json.loads((out / "runs.json").read_text())
+    assert len(runs) == 6 and {r["resumed_from_step"] for r in runs} == {0, 2}
+    judge_id = SyncEvaluator(out / "eval_expert" / "last.pt").expert_id
+    for r in runs:  # sync judged by the independent expert; machine and time per run
+        assert r["eval_expert_id"] == judge_id != SyncEvaluator(out / "expert" / "last.pt").expert_id
+        assert {"cpu", "cores", "torch", "device"} <= set(r["machine"]) and r["train_cpu_s"] > 0
+        assert len(r["per_clip"]) == 2 and "lse_d" in r["per_clip"][0]["generated"]
+    budget = json.loads((out / "budget.json").read_text())
+    assert budget["runs"] == 6 and set(budget["experts"]) == {"expert", "eval_expert"} and budget["total_cpu_h"] > 0
+
+    with (out / "table.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["row"] for r in rows} == {*protocol["cells"], "reference_pasted", "mean_mouth"}
+    cells = [r for r in rows if r["row"] in protocol["cells"]]
+    assert {r["beats_baselines"] for r in cells} <= {"True", "False"}  # every cell above both baselines, or flagged
+    verdicts = {r["verdict"] for r in cells if r["row"] != ref}
+    assert verdicts and verdicts <= {"better", "worse", "not distinguishable"}
+    assert all(float(r["mean_low"]) <= float(r["mean"]) <= float(r["mean_high"]) for r in rows)
+    table = (out / "table.md").read_text()
+    assert "| reference_pasted | trivial baseline |" in table and "### wav2lip" in table and "within noise" not in table
+    for name in ("plots/mouth_l1.png", "plots/mouth_l1_vs_reference.png", "plots/lse_d.png", "protocol.json"):
+        assert (out / name).is_file(), name
+
+    first = (out / "table.csv").read_text()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("done earlier, skipped") == 6
+    assert (out / "table.csv").read_text() == first
+    path.write_text(json.dumps({**protocol, "steps": 4}))
+    assert main(args) == 2 and "another config" in capsys.readouterr().err

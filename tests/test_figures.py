@@ -24,17 +24,17 @@ for module in pkgutil.walk_packages(facekit.__path__, "facekit."):
     if module.name != "facekit.__main__":  # the command line itself: importing it runs a command
         importlib.import_module(module.name)
 
-from facekit.ablation import default_protocol, plot_metrics
 from facekit.data.clips import load_clip, read_manifest
 from facekit.demo import plot_training
 from facekit.report import plot_confidence, plot_samples, plot_sync_curves
+from facekit.stats import Interval, plot_means
 from facekit.viz import contact_sheet
 
 corpus, out = Path(sys.argv[1]), Path(sys.argv[2])
 drawn = [contact_sheet([load_clip(corpus, read_manifest(corpus)[1][0])], out / "sheet.png")]
-protocol = default_protocol("tiny")
-table = {c: {"mouth_l1": [0.1, 0.12]} for c in list(protocol["cells"])[:2]}
-drawn += plot_metrics(protocol, table, ["mouth_l1"], out / "plots")
+means = {(c, "mouth_l1"): Interval(0.1, 0.09, 0.12) for c in ("a", "b")}
+plot_means(means, ["a", "b"], "mouth_l1", "a").savefig(out / "means.png")
+drawn.append(out / "means.png")
 curve = {"clip": "a", "offsets": list(range(-2, 3)), "mdist": {"generated": [3, 2, 1, 2, 3]},
          "confidence": {"generated": [1.0, 2.0, 1.5]}}
 drawn += [plot_sync_curves([curve], "expert", out / "curves.png"), plot_confidence([curve], "expert", out / "conf.png")]
@@ -70,10 +70,10 @@ def test_a_notebook_plot_after_a_library_figure_still_shows_inline(tmp_path):
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from facekit.ablation import default_protocol, plot_metrics
+from facekit.stats import Interval, plot_means
 
-protocol = default_protocol("tiny")
-plot_metrics(protocol, {{protocol["reference"]: {{"mouth_l1": [0.1, 0.12]}}}}, ["mouth_l1"], Path({str(tmp_path)!r}))
+means = {{("a", "mouth_l1"): Interval(0.1, 0.09, 0.12)}}
+plot_means(means, ["a"], "mouth_l1", "a").savefig(Path({str(tmp_path)!r}) / "means.png")
 fig, ax = plt.subplots()
 ax.plot([0, 1])
 plt.show()

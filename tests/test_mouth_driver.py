@@ -39,14 +39,18 @@ def test_evaluation_report_and_tables_label_an_oracle_mouth(corpus, runs, tmp_pa
 def test_ablation_table_labels_cells_run_on_an_oracle_mouth(tmp_path):
     protocol = default_protocol()
     protocol["seeds"] = [0]
-    figures = {"mouth_l1": 0.01, "mouth_ssim": 0.9}
+    rows = {"generated": {"mouth_l1": 0.01}, "reference_pasted": {"mouth_l1": 0.02}, "mean_mouth": {"mouth_l1": 0.03}}
+    costs = {"train_cpu_s": 1.0, "eval_cpu_s": 1.0, "train_wall_s": 1.0, "eval_wall_s": 1.0, "machine": {}}
     for cell, mouth in (("order_text_audio_mouth", "oracle mouth"), ("subset_text_audio", "no mouth modality")):
         run = tmp_path / "runs" / cell / "seed0"
         run.mkdir(parents=True)
-        (run / "result.json").write_text(json.dumps({"config": {}, "mouth_modality": mouth, "generated": figures}))
-    write_outputs(protocol, tmp_path, ["order_text_audio_mouth", "subset_text_audio"])
+        record = {"config": {}, "mouth_modality": mouth, "generated": rows["generated"], **costs}
+        record["per_clip"] = [{"clip": "a", **rows}, {"clip": "b", **rows}]
+        (run / "result.json").write_text(json.dumps(record))
+    write_outputs(protocol, tmp_path)
     table = (tmp_path / "table.md").read_text()
     assert "| **order_text_audio_mouth (oracle mouth)** |" in table
     assert "| subset_text_audio |" in table
     rows = list(csv.reader((tmp_path / "table.csv").open()))
-    assert [r[0] for r in rows[1:]] == ["order_text_audio_mouth (oracle mouth)", "subset_text_audio"]
+    assert [r[0] for r in rows[1:]] == ["reference_pasted", "mean_mouth", "order_text_audio_mouth (oracle mouth)",
+                                        "subset_text_audio"]  # fmt: skip
