@@ -1,7 +1,7 @@
 """Prove the CUDA path on a GPU machine: the CUDA tests, a few minutes of the paper preset, and DDP on every GPU.
 
     python eval/gpu_check.py [--minutes 3] [--data DIR] [--expert CKPT] [--runs runs/gpu-check]
-                             [--out eval/results/gpu_check.json] [--dry-run]
+                             [--out eval/results/gpu_check.json] [--dry-run [--gpus N]]
 
 1. ``pytest -m cuda``: the tests that need a CUDA device (each skips without one).
 2. ``facekit train generator --preset paper`` for ``--minutes`` on one GPU: bf16 autocast (``train.amp``) and a
@@ -11,13 +11,15 @@
 
 Writes the commands, their exit codes, and each run's last logged record (steps, losses, ``windows_per_s``) to
 ``--out``. ``--dry-run`` prints the commands and writes nothing (it runs anywhere, e.g. to check the arguments on a
-CPU). Without a CUDA device and without ``--dry-run`` it exits with status 2 and does nothing.
+CPU); ``--gpus N`` plans them for N GPUs instead of those visible. Without a CUDA device and without ``--dry-run`` it
+exits with status 2 and does nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -35,9 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", default="runs/gpu-check", help="folder for the run folders (default runs/gpu-check)")
     parser.add_argument("--out", default="eval/results/gpu_check.json")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and exit; runs without a GPU")
+    parser.add_argument("--gpus", type=int, help="with --dry-run: plan for N GPUs (default: the GPUs visible)")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error(f"--minutes {args.minutes}: give a positive number of minutes")
+    if args.gpus is not None and not args.dry_run:
+        parser.error("--gpus only applies with --dry-run: a real check runs on the GPUs it finds")
+    if args.gpus is not None and args.gpus < 1:
+        parser.error(f"--gpus {args.gpus}: give 1 or more GPUs to plan for")
     for flag, path in (("--data", args.data), ("--expert", args.expert)):
         if path is not None and not Path(path).exists():
             parser.error(f"{flag} {path}: no such file or folder")
@@ -76,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     num_gpus = torch.cuda.device_count()
-    steps = plan(args, max(num_gpus, 1))
+    steps = plan(args, args.gpus or max(num_gpus, 1))
     if args.dry_run:
         for name, cmd in steps.items():
-            print(f"{name}: {' '.join(cmd)}")
+            print(f"{name}: {shlex.join(cmd)}")  # quoted: each line can be pasted into a shell
         return 0
     if num_gpus == 0:
         print("gpu_check: no CUDA device is visible; nothing was run (use --dry-run to see the commands)")

@@ -1,11 +1,11 @@
-"""eval/bench_model.py: its dummy input has a real batch's shapes, and its quick run writes every promised field.
+"""facekit.train.roofline (the measuring code of eval/bench_model.py): its dummy input has a real batch's shapes, the
+step it times is the library's objective, and the script's quick run writes every promised field.
 
 No assertion on speed: the figures depend on the machine and on whatever else runs on it.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,24 +19,17 @@ from facekit.config import apply_overrides, get_preset
 from facekit.data.dataset import FaceDataset
 from facekit.models.encoders import flatten_windows
 from facekit.models.lipsync import LipSyncModel
+from facekit.train import roofline
 from facekit.train.objective import GeneratorObjective
 
 SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "bench_model.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # defines functions only; nothing runs at import
-    return module
-
-
-def test_dummy_windows_match_a_dataset_batch(bench, corpus, tiny_cfg):
+def test_dummy_windows_match_a_dataset_batch(corpus, tiny_cfg):
     cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"])
     real = next(iter(DataLoader(FaceDataset(corpus, cfg.data, "train"), batch_size=3)))
     real = {k: v for k, v in real.items() if k not in ("clip", "frame")}  # not model inputs
-    fake = bench.dummy_windows(cfg, 3, 5)
+    fake = roofline.dummy_windows(cfg, 3, 5)
     assert set(fake) == set(real)
     for key in real:
         assert fake[key].shape == real[key].shape, key
@@ -44,12 +37,12 @@ def test_dummy_windows_match_a_dataset_batch(bench, corpus, tiny_cfg):
     assert LipSyncModel(cfg)(flatten_windows(fake))["image"].shape == flatten_windows(real)["target"].shape
 
 
-def test_the_step_is_the_library_objective_and_old_equals_new(bench, tiny_cfg):
+def test_the_step_is_the_library_objective_and_old_equals_new(tiny_cfg):
     cfg = apply_overrides(tiny_cfg, ["data.num_frames=5", "train.ssim_weight=1.0"])
-    model, objective, batch = bench.training_setup(cfg)
+    model, objective, batch = roofline.training_setup(cfg)
     assert isinstance(objective, GeneratorObjective) and objective.expert is not None
     expected = objective(model, batch)  # the loop's objective on the benchmark's fixed batch, before any step
-    result = bench.step_comparison(cfg, repeats=1, warmup=0)
+    result = roofline.step_comparison(cfg, repeats=1, warmup=0)
     first = result["equal_losses"]["losses_step_1"]
     assert set(first) == {*expected, "grad_norm"} >= {"l1", "dssim", "sync"}  # every term of the GRID run
     for key, value in expected.items():
@@ -61,25 +54,25 @@ def test_the_step_is_the_library_objective_and_old_equals_new(bench, tiny_cfg):
     )
 
 
-def test_peak_is_the_faster_of_matmul_and_conv(bench):
+def test_peak_is_the_faster_of_matmul_and_conv():
     torch.set_num_threads(1)
-    peak = bench.measure_peak(repeats=1)
+    peak = roofline.measure_peak(repeats=1)
     assert peak["peak_gflops"] == max(peak["matmul_2048_gflops"], peak["conv3x3_64ch_gflops"]) > 0
 
 
-def test_parameter_counts_add_up(bench):
+def test_parameter_counts_add_up():
     cfg = get_preset("tiny")
     model = LipSyncModel(cfg)
-    counts = bench.parameter_counts(model)
+    counts = roofline.parameter_counts(model)
     assert counts["total"] == sum(p.numel() for p in model.parameters())
     assert counts["total"] == counts["encoders"] + counts["cascade"] + counts["generator"]
     assert counts["encoders"] == sum(counts["encoders_by_modality"].values())
     assert counts["generator"] == sum(counts["generator_by_part"].values())
 
 
-def test_flops_grow_with_resolution(bench):
+def test_flops_grow_with_resolution():
     cfgs = [apply_overrides(get_preset("tiny"), [f"data.image_size={s}"]) for s in (32, 64)]
-    small, large = (bench.flops_per_frame(LipSyncModel(c), c) for c in cfgs)
+    small, large = (roofline.flops_per_frame(LipSyncModel(c), c) for c in cfgs)
     assert 0 < small < large
     assert torch.is_grad_enabled()
 
@@ -129,8 +122,8 @@ def test_quick_run_writes_every_field(tmp_path):
     assert "matmul" in result["settings"]["flops"] and "note" in result
 
 
-def test_in_place_activations_leave_every_gradient_identical(bench, tiny_cfg):
+def test_in_place_activations_leave_every_gradient_identical(tiny_cfg):
     cfg = apply_overrides(tiny_cfg, ["data.num_frames=5"])
-    lever = bench.inplace_activation_lever(cfg, repeats=1)
+    lever = roofline.inplace_activation_lever(cfg, repeats=1)
     assert lever["identical_gradients"] is True
     assert set(lever["seconds_forward_backward"]) == {"in_place", "out_of_place"}

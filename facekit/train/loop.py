@@ -33,7 +33,7 @@ from facekit.models.lipsync import LipSyncModel
 from facekit.models.sync_expert import SyncExpert, bce, info_nce_sync
 from facekit.runtime import configure_cpu
 from facekit.train.checkpoint import save_checkpoint
-from facekit.train.objective import GeneratorObjective, StepFn, train_step
+from facekit.train.objective import GeneratorObjective, StepFn, build_optimizer, train_step
 from facekit.train.resume import RunStart, start_run
 
 
@@ -112,7 +112,7 @@ def run(
         device = torch.device("cuda", torch.cuda.current_device())
     cuda = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last)  # faster on CPUs too (eval/results/bench_model.json)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=t.lr, betas=(0.5, 0.999))
+    opt = build_optimizer(model, t)
     step, ckpt = 0, run_dir / "last.pt"
     if begin.state is not None:
         state = begin.state

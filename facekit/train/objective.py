@@ -1,7 +1,8 @@
 """The generator's training objective and one optimisation step: the code the training loop and the benchmark share.
 
 :class:`GeneratorObjective` turns a batch of windows into the weighted loss of ``train_generator`` (every term and
-weight is documented there); :func:`train_step` runs one step of it (autocast, backward, gradient clip, Adam).
+weight is documented there); :func:`train_step` runs one step of it (autocast, backward, gradient clip, the Adam
+of :func:`build_optimizer`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class GeneratorObjective:
             audio = self.expert.embed_audio(mel)
         prob = self.expert.similarity(self.expert.embed_face(frames), audio)
         return bce(prob, torch.ones_like(prob))
+
+
+def build_optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
+    """The training loop's optimizer: Adam over the trainable parameters at ``train.lr``, betas (0.5, 0.999)."""
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train.lr, betas=(0.5, 0.999))
 
 
 def train_step(
