@@ -3,7 +3,8 @@
 A checkpoint (written by ``facekit.train``) is one file holding the config, the weights, the optimizer and RNG state
 and the run's data contract (``facekit.contract``). It loads with ``torch.load(weights_only=True)``: only tensors,
 numbers, strings, lists and dicts -- never pickled code. A file that is not one gets a one-line
-:class:`CheckpointError` naming it.
+:class:`CheckpointError` naming it. Instead of a path, a shipped model's name (``facekit.zoo``, e.g. ``grid-s1-expert``)
+loads its compact file after its sha256 is checked; its fp16 weights come back as float32.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ class CheckpointError(ValueError):
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint (weights only) and check it is of ``kind`` ("expert" or "generator")."""
+    """Load a checkpoint (weights only; a path or a shipped model's name) and check it is of ``kind`` ("expert" or
+    "generator"). Floating weights come back as float32, as training wrote them (shipped models are stored in fp16)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint; train one with `facekit train ...` or check the path")
+        from facekit.zoo import resolve
+
+        path = resolve(str(path))  # a shipped model's name -> its file, sha256 checked; else the error listing names
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types (with multi-line advice) for truncated or foreign files
@@ -39,6 +43,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
         )
     if kind is not None and state.get("kind") != kind:
         raise CheckpointError(f"{path}: is a {state.get('kind')!r} checkpoint, expected {kind!r}")
+    state["model"] = {k: v.float() if v.dtype == torch.float16 else v for k, v in state["model"].items()}
     return state
 
 
