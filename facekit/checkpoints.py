@@ -22,14 +22,21 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable or made for something else; the message names the file."""
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint's path, or a shipped model's name -> its file (``facekit.zoo.resolve``: sha256 checked); an
+    unknown name is a CheckpointError listing the shipped ones."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    from facekit.zoo import resolve
+
+    return resolve(str(path))
+
+
 def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint (weights only; a path or a shipped model's name) and check it is of ``kind`` ("expert" or
     "generator"). Floating weights come back as float32, as training wrote them (shipped models are stored in fp16)."""
-    path = Path(path)
-    if not path.is_file():
-        from facekit.zoo import resolve
-
-        path = resolve(str(path))  # a shipped model's name -> its file, sha256 checked; else the error listing names
+    path = checkpoint_file(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types (with multi-line advice) for truncated or foreign files
