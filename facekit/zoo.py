@@ -168,7 +168,7 @@ def export_model(
         "training": {"steps": step, "seconds_estimated": _training_seconds(run_dir / "log.jsonl", batch_size)},
         "figures": figures,
         "notes": notes.get("notes"),
-        "source_checkpoint": {"file": str(source), "sha256": sha256_of(source)},
+        "source_checkpoint": {"file": f"{run_dir.name}/{source.name}", "sha256": sha256_of(source)},
         "sha256": hashlib.sha256(weights).hexdigest(),
         "size_bytes": len(weights),
         "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

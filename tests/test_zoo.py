@@ -183,3 +183,13 @@ def test_every_shipped_model_loads_matches_its_sha256_and_is_small(monkeypatch):
         card = json.loads((root / name / "card.json").read_text())
         assert card["sha256"] == entry["sha256"] and card["split"]["eval"] and card["data"]["licence"]
         assert (root / name / "MODEL.md").is_file()
+
+
+def test_a_generator_trains_with_a_shipped_expert_by_name(corpus, tiny_cfg, use_zoo, tmp_path):
+    from facekit.config import apply_overrides
+    from facekit.train.loop import train_generator
+
+    cfg = apply_overrides(tiny_cfg, {"data.num_frames": 5, "train.steps": 1, "train.batch_size": 4})
+    train_generator(cfg, corpus, tmp_path / "gen", expert_path="tiny-expert", progress=False)
+    first = json.loads((tmp_path / "gen" / "log.jsonl").read_text().splitlines()[0])
+    assert first["loss_terms"]["sync"] > 0 and np.isfinite(first["sync"])
