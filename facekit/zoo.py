@@ -188,7 +188,10 @@ def model_markdown(card: dict) -> str:
     """The model card as a page to read (MODEL.md)."""
     split, training = card["split"], card["training"]
     seconds = training["seconds_estimated"]
-    took = f", about {seconds / 60:.1f} min (estimated from log.jsonl)" if seconds else ""
+    took = ""
+    if seconds:
+        took = f", about {seconds / 60:.1f} min" if seconds >= 60 else f", about {seconds} s"
+        took += " (estimated from log.jsonl)"
     lines = [
         f"# {card['name']}",
         "",
