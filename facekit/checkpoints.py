@@ -3,7 +3,8 @@
 A checkpoint (written by ``facekit.train``) is one file holding the config, the weights, the optimizer and RNG state
 and the run's data contract (``facekit.contract``). It loads with ``torch.load(weights_only=True)``: only tensors,
 numbers, strings, lists and dicts -- never pickled code. A file that is not one gets a one-line
-:class:`CheckpointError` naming it.
+:class:`CheckpointError` naming it. Instead of a path, a shipped model's name (``facekit.zoo``, e.g. ``grid-s1-expert``)
+loads its compact file after its sha256 is checked; its fp16 weights come back as float32.
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable or made for something else; the message names the file."""
 
 
-def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint (weights only) and check it is of ``kind`` ("expert" or "generator")."""
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint's path, or a shipped model's name -> its file (``facekit.zoo.resolve``: sha256 checked); an
+    unknown name is a CheckpointError listing the shipped ones."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint; train one with `facekit train ...` or check the path")
+    if path.is_file():
+        return path
+    from facekit.zoo import resolve
+
+    return resolve(str(path))
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint (weights only; a path or a shipped model's name) and check it is of ``kind`` ("expert" or
+    "generator"). Floating weights come back as float32, as training wrote them (shipped models are stored in fp16)."""
+    path = checkpoint_file(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types (with multi-line advice) for truncated or foreign files
@@ -39,6 +50,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
         )
     if kind is not None and state.get("kind") != kind:
         raise CheckpointError(f"{path}: is a {state.get('kind')!r} checkpoint, expected {kind!r}")
+    state["model"] = {k: v.float() if v.dtype == torch.float16 else v for k, v in state["model"].items()}
     return state
 
 

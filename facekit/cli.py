@@ -214,6 +214,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from facekit.zoo import export_model, zoo_dir
+
+    card = export_model(args.checkpoint, args.name, args.card_notes, args.force)
+    folder = zoo_dir() / args.name
+    print(f"{args.name}: {card['description']}")
+    print(f"{folder / 'weights.pt'} ({card['size_bytes'] / 2**20:.2f} MB, sha256 {card['sha256']})")
+    print(f"card: {folder / 'card.json'}, {folder / 'MODEL.md'}; use it as --checkpoint/--expert {args.name}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from facekit.zoo import list_models
+
+    print("\n".join(list_models()))
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from facekit.ablation import ablation_inputs, load_protocol, run_ablation
 
@@ -260,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["expert", "generator"])
     p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, last.pt")
     p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the config, made if missing)")
-    p.add_argument("--expert", help="sync-expert checkpoint for the generator's sync loss")
+    p.add_argument("--expert", help="sync-expert checkpoint (or shipped model name) for the sync loss")
     p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_train)
@@ -300,9 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--generated", help="folder of generated videos (matched to --ground-truth by file name)")
     p.add_argument("--ground-truth", help="folder of ground-truth videos")
-    p.add_argument("--checkpoint", help="generator checkpoint (last.pt of a run), with --data")
+    p.add_argument("--checkpoint", help="generator checkpoint (last.pt of a run) or shipped model name, with --data")
     p.add_argument("--data", help="prepared clips, with --checkpoint")
-    p.add_argument("--expert", help="sync-expert checkpoint for LSE-D / LSE-C / offset")
+    p.add_argument("--expert", help="sync-expert checkpoint or shipped model name, for LSE-D / LSE-C / offset")
     p.add_argument(
         "--allow-expert-overlap",
         action="store_true",
@@ -326,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("generate", help="a checkpoint + a face + speech -> a lip-synced mp4 with the audio")
-    p.add_argument("--checkpoint", required=True, help="generator checkpoint (last.pt of facekit train generator)")
+    p.add_argument("--checkpoint", required=True, help="generator checkpoint (last.pt of a run) or shipped model name")
     p.add_argument("--face", required=True, help="face image (repeated) or video (looped back and forth)")
     p.add_argument("--audio", help="speech: any audio or video file with sound; sets the video's length")
     text = p.add_mutually_exclusive_group()
@@ -353,6 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="override: the training budget per run, in steps")
     p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")
     p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("models", help="list the shipped models (use one by name: --checkpoint NAME, --expert NAME)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("export", help="a run's checkpoint -> a compact shipped model (fp16) with its model card")
+    p.add_argument("--checkpoint", required=True, help="the run's last.pt (its eval.json and log.jsonl feed the card)")
+    p.add_argument("--name", required=True, help="the name to load it by, e.g. grid-s1-expert")
+    p.add_argument("--card-notes", help="JSON object: figures, description, data_source, licence, notes for the card")
+    p.add_argument("--force", action="store_true", help="replace a shipped model of the same name")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("config", help="print the resolved config as JSON")
     _add_config_args(p, "cpu")

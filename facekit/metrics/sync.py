@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from facekit.checkpoints import checkpoint_config, load_checkpoint, load_expert
+from facekit.checkpoints import checkpoint_config, checkpoint_file, load_checkpoint, load_expert
 from facekit.data.audio import FPS, SAMPLE_RATE, load_audio, mel_windows, melspectrogram, pcm_to_float
 from facekit.data.images import to_images
 from facekit.models.sync_expert import SyncExpert, lower_half
@@ -178,9 +178,9 @@ def sync_scores(video_emb: Tensor, audio_emb: Tensor, max_offset: int = MAX_OFFS
 
 
 def checkpoint_id(path: str | Path) -> str:
-    """First 12 hex digits of the sha256 of the whole file."""
+    """First 12 hex digits of the sha256 of the whole file (a shipped model's name: of its file)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(checkpoint_file(path), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:12]
