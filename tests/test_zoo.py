@@ -119,7 +119,9 @@ def test_refused_without_contract_over_the_size_limit_or_a_taken_name(runs, tmp_
     code, err = export(["--checkpoint", tmp_path / "old.pt", "--name", "old"], capsys)
     assert code == 2 and "records no data contract" in err and len(err.strip().splitlines()) == 1
 
-    code, err = export(["--checkpoint", runs / "expert" / "last.pt", "--name", "e"], capsys)
+    unrecorded = {k: v for k, v in load_checkpoint(runs / "expert" / "last.pt").items() if k != "data_source"}
+    torch.save(unrecorded, tmp_path / "unrecorded.pt")  # made before checkpoints recorded their data
+    code, err = export(["--checkpoint", tmp_path / "unrecorded.pt", "--name", "e"], capsys)
     assert code == 2 and "no known licence" in err and "--card-notes" in err
 
     monkeypatch.setattr(zoo, "MAX_BYTES", 1000)

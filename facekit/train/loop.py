@@ -236,7 +236,8 @@ def train_expert(cfg: Config, data_root: str | Path, run_dir: str | Path, progre
         loss = bce(prob, b["label"])
         return {"loss": loss, "acc": ((prob > 0.5).float() == b["label"]).float().mean().detach()}
 
-    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), start, progress=progress)
+    source = {"data_source": data_source(data_root)}  # recorded like the generator's (model cards, warnings)
+    record = run(cfg, "expert", expert, dataset, step_fn, Path(run_dir), start, progress=progress, extra_state=source)
     if world()[0] == 0:
         held_out = SyncDataset(data_root, cfg.data, "eval", seed=12345, fixed=split)
         record["eval"] = evaluate_expert(expert, held_out)
