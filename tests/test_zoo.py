@@ -195,3 +195,19 @@ def test_a_generator_trains_with_a_shipped_expert_by_name(corpus, tiny_cfg, use_
     train_generator(cfg, corpus, tmp_path / "gen", expert_path="tiny-expert", progress=False)
     first = json.loads((tmp_path / "gen" / "log.jsonl").read_text().splitlines()[0])
     assert first["loss_terms"]["sync"] > 0 and np.isfinite(first["sync"])
+
+
+def test_shipped_models_of_one_corpus_share_one_split(monkeypatch):
+    """A shipped judge must never have trained on a clip a shipped generator (or the expert it trained with) holds
+    out: models of the same data record the same train / held-out clip ids."""
+    monkeypatch.delenv(zoo.ZOO_ENV, raising=False)
+    root = zoo.zoo_dir()
+    by_source: dict[str, dict[str, dict]] = {}
+    for name in zoo.read_registry(root):
+        card = json.loads((root / name / "card.json").read_text())
+        by_source.setdefault(card["data"]["source"], {})[name] = card["split"]
+    for source, splits in by_source.items():
+        first, *others = splits.items()
+        for name, split in others:
+            assert split == first[1], f"{name} and {first[0]} ({source}) were trained on different splits"
+            assert not set(split["train"]) & set(split["eval"]), f"{name}: a clip on both sides of its split"
