@@ -71,6 +71,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from facekit.fit import fit, load_recipe
+
+    if args.hours <= 0:
+        raise ConfigError(f"--hours {args.hours:g}: give the wall-clock budget in hours, e.g. --hours 2.5")
+    for flag, folder in (("--videos", args.videos), ("--aligns", args.aligns), ("--data", args.data)):
+        if folder and not Path(folder).is_dir():
+            raise ConfigError(f"{flag} {folder}: no such folder")
+    if args.aligns and not args.videos:
+        raise ConfigError("--aligns goes with --videos (the GRID videos whose .align files it holds)")
+    fit(
+        args.out,
+        args.hours,
+        videos=args.videos,
+        aligns=args.aligns,
+        data=args.data,
+        recipe=load_recipe(args.recipe),
+        extra=args.set or [],
+        workers=args.workers,
+        command=" ".join(["facekit", *args.argv]),
+    )
+    return 0
+
+
 def cmd_weights(args: argparse.Namespace) -> int:
     from facekit.metrics.lpips import LPIPSWeightsError, fetch_lpips_weights, verify_lpips_weights
 
@@ -254,6 +278,16 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+FIT_EXAMPLES = """examples:
+  facekit fit --videos GRID/s1/video --aligns GRID/s1/align --out runs/fit-grid-s1 --hours 2.5
+  facekit fit --videos my_videos/ --out runs/me --hours 3      (a <stem>.txt transcript beside each video helps)
+  facekit fit --data data/grid-s1 --out runs/fit-grid-s1       (clips prepared before)
+then:
+  facekit generate --checkpoint runs/me/generator/4-dub/last.pt --face face.mp4 --audio speech.wav --out out.mp4
+  facekit export --checkpoint runs/me/generator/4-dub/last.pt --name me    (a compact shipped copy)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facekit", description="Multimodal lip-sync face generation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "fit",
+        help="one person's videos -> sync expert -> lip-sync generator, one resumable run with a model card",
+        epilog=FIT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--videos", help="folder of one person's videos (prepared into OUT/data; needs dlib)")
+    source.add_argument("--data", help="already prepared clips (facekit prepare), instead of --videos")
+    p.add_argument("--aligns", help="GRID: folder of .align transcripts for --videos (else <stem>.txt beside each)")
+    p.add_argument("--out", required=True, help="run folder; re-running the same command resumes it")
+    p.add_argument("--hours", type=float, default=2.5, help="wall-clock budget for the whole run (default 2.5)")
+    p.add_argument("--recipe", default="one_person", help="recipe name or JSON file (default one_person)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted config override for every stage")
+    p.add_argument("--workers", type=int, default=workers, help=f"processes for preparing videos (default {workers})")
+    p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("weights", help="fetch pretrained weights once into the cache (lpips: the AlexNet backbone)")
     p.add_argument("what", choices=["lpips"])

@@ -114,12 +114,14 @@ def run(
     model.to(device, memory_format=torch.channels_last)  # faster on CPUs too (eval/results/bench_model.json)
     opt = build_optimizer(model, t)
     step, ckpt = 0, run_dir / "last.pt"
+    spent = 0.0  # wall seconds of training before this process: train.max_minutes is the run's budget, not a sitting's
     if begin.state is not None:
         state = begin.state
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         step = state["step"]
+        spent = float(state.get("elapsed_s", 0.0))
     elif t.init_from:
         load_initial_weights(model, t.init_from, kind)
     net = model
@@ -166,11 +168,12 @@ def run(
                     values /= world_size
                 record = {"step": step, **{k: round(float(v), 6) for k, v in zip(out, values, strict=True)}}
                 record["windows_per_s"] = round(world_size * seen / (time.perf_counter() - start), 1)
+                record["elapsed_s"] = round(spent + time.perf_counter() - start, 1)
                 if log is not None:
                     log.write(json.dumps({**record, "loss_terms": loss_terms} if first_record else record) + "\n")
                     log.flush()
                     first_record = False
-            over_budget = t.max_minutes > 0 and time.perf_counter() - start > 60 * t.max_minutes
+            over_budget = t.max_minutes > 0 and spent + time.perf_counter() - start > 60 * t.max_minutes
             if world_size > 1 and t.max_minutes > 0:  # every process stops at the same step
                 flag = torch.tensor(float(over_budget))
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -178,6 +181,7 @@ def run(
             if main_process and (step % t.checkpoint_every == 0 or step == t.steps or over_budget):
                 state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
                 state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), loss_terms=loss_terms)
+                state["elapsed_s"] = spent + time.perf_counter() - start
                 state["contract"] = data_contract(cfg.data, begin.split).to_dict()
                 state.update(extra_state or {})
                 save_checkpoint(ckpt, state)

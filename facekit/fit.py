@@ -1,0 +1,402 @@
+"""``facekit fit``: one person's videos -> prepared clips -> sync expert -> generator, as one resumable run.
+
+The recipe (``facekit/recipes/one_person.json``) is one config: the overrides shared by every stage, the expert's,
+the generator's, and the generator curriculum as stages that each start from the last one's weights. A run folder::
+
+    OUT/data/             prepared clips (facekit prepare)
+    OUT/expert/           the sync expert's run (its last.pt trains the generator's sync loss)
+    OUT/generator/K-NAME/ one run per curriculum stage
+    OUT/fit.json          the recipe, the command, the budget and each stage's state and time
+    OUT/MODEL.md, OUT/model_card.json   written at the end, with the held-out figures
+
+Re-running the same command resumes: finished stages are skipped, an interrupted one resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from importlib import resources
+from pathlib import Path
+
+from facekit.config import Config, ConfigError, apply_overrides, get_preset
+
+DEFAULT_RECIPE = "one_person"
+
+
+def load_recipe(name_or_path: str = DEFAULT_RECIPE) -> dict:
+    """A recipe by name (``facekit/recipes/NAME.json``) or path; checked for the fields :func:`stage_config` reads."""
+    path = Path(name_or_path)
+    try:
+        if path.suffix == ".json" or path.exists():
+            text = path.read_text()
+        else:
+            text = resources.files("facekit.recipes").joinpath(f"{name_or_path}.json").read_text()
+    except (OSError, FileNotFoundError) as exc:
+        raise ConfigError(f"recipe {name_or_path!r}: cannot read it ({exc}); give a recipe JSON or a name") from exc
+    try:
+        recipe = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"recipe {name_or_path}: not valid JSON ({exc})") from exc
+    missing = [k for k in ("preset", "common", "expert", "generator", "stages") if k not in recipe]
+    if missing:
+        raise ConfigError(f"recipe {name_or_path}: missing {', '.join(missing)}")
+    shares = [s.get("share", 0) for s in recipe["stages"]]
+    if not recipe["stages"] or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-6:
+        raise ConfigError(f"recipe {name_or_path}: each stage needs a share > 0 and the shares must add up to 1")
+    for stage in recipe["stages"]:  # fail now on a bad key, not an hour into the run
+        apply_overrides(get_preset(recipe["preset"]), recipe["common"] + recipe["generator"] + stage["set"])
+    apply_overrides(get_preset(recipe["preset"]), recipe["common"] + recipe["expert"])
+    return recipe
+
+
+def expert_config(recipe: dict, extra: list[str] = ()) -> Config:
+    return apply_overrides(get_preset(recipe["preset"]), [*recipe["common"], *recipe["expert"], *extra])
+
+
+def stage_config(recipe: dict, index: int, minutes: float, init_from: str, extra: list[str] = ()) -> Config:
+    """The generator config of curriculum stage ``index``: its budget in minutes and the weights it starts from."""
+    stage = recipe["stages"][index]
+    sets = [*recipe["common"], *recipe["generator"], *stage["set"], *extra]
+    return apply_overrides(
+        get_preset(recipe["preset"]),
+        [*sets, f"train.max_minutes={minutes:.2f}", f"train.init_from={init_from}"],
+    )
+
+
+# ------------------------------------------------------------------------------------------------------ the run
+
+
+class FitState:
+    """``OUT/fit.json``: the recipe, the budget and each stage's state; written after every change."""
+
+    def __init__(self, out: Path, recipe: dict, extra: list[str], command: str) -> None:
+        self.path = out / "fit.json"
+        fresh = {"recipe": recipe, "set": list(extra), "stages": {}, "commands": []}
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else fresh
+        if self.data["recipe"] != recipe or self.data["set"] != list(extra):
+            raise ConfigError(
+                f"{out} was started with another recipe or --set ({self.path}); re-run with the same ones to "
+                "resume, or give a new --out"
+            )
+        self.data["commands"].append(command)
+        self.save()
+
+    def stage(self, name: str) -> dict:
+        return self.data["stages"].setdefault(name, {"done": False, "seconds": 0.0})
+
+    def spent(self, *names: str) -> float:
+        return sum(self.data["stages"].get(n, {}).get("seconds", 0.0) for n in names)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        tmp.replace(self.path)
+
+
+class Progress:
+    """One bar over the whole run, in seconds of the budget: the stage, its step and loss, an ETA to the end."""
+
+    def __init__(self, total_seconds: float, done_seconds: float, enabled: bool = True) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            fmt = "{desc} {percentage:3.0f}%|{bar}| {elapsed} elapsed, ETA {remaining} {postfix}"
+            self.bar = tqdm(total=round(total_seconds), initial=round(done_seconds), bar_format=fmt, desc="fit")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def follow(self, stage: str, log: Path | None, done_before: float) -> None:
+        """Track ``stage`` until :meth:`stop`: the bar advances with the clock, its postfix reads ``log``."""
+        self.stop()
+        if self.bar is None:
+            return
+        self.bar.set_description(f"fit [{stage}]")
+        self._stop.clear()
+        start = time.perf_counter()
+
+        def tick() -> None:
+            while not self._stop.wait(2.0):
+                self.bar.n = min(self.bar.total, round(done_before + time.perf_counter() - start))
+                if log is not None and log.is_file():
+                    last = _last_record(log)
+                    if last:
+                        self.bar.set_postfix_str(f"step {last['step']} loss {last['loss']:.4f}", refresh=False)
+                self.bar.refresh()
+
+        self._thread = threading.Thread(target=tick, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _last_record(log: Path) -> dict | None:
+    lines = log.read_text().splitlines()
+    for line in reversed(lines):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+@dataclass
+class FitPaths:
+    out: Path
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def expert(self) -> Path:
+        return self.out / "expert"
+
+    @property
+    def judge(self) -> Path:
+        return self.out / "judge"
+
+    def stage(self, recipe: dict, index: int) -> Path:
+        return self.out / "generator" / recipe["stages"][index]["name"]
+
+    def final(self, recipe: dict) -> Path:
+        return self.stage(recipe, len(recipe["stages"]) - 1) / "last.pt"
+
+
+def generator_minutes(recipe: dict, hours: float, state: FitState) -> float:
+    """Minutes left to the generator stages: the budget less preparing, the experts and the final evaluation."""
+    used = state.spent("prepare", "expert", "judge") / 60
+    minutes = 60 * hours - used - recipe.get("eval_reserve_minutes", 0)
+    if minutes <= 1:
+        raise ConfigError(
+            f"--hours {hours:g} leaves no time for the generator ({used:.1f} min went to preparing and the experts, "
+            f"{recipe.get('eval_reserve_minutes', 0)} min are kept for the evaluation); give more --hours"
+        )
+    return minutes
+
+
+def fit(
+    out: str | Path,
+    hours: float,
+    *,
+    videos: str | Path | None = None,
+    aligns: str | Path | None = None,
+    data: str | Path | None = None,
+    recipe: dict | None = None,
+    extra: list[str] = (),
+    workers: int = 1,
+    progress: bool = True,
+    command: str = "",
+    log=print,
+) -> dict:
+    """Run (or resume) the whole recipe in ``out``; returns the model card. See the module docstring.
+
+    The clips come from ``videos`` (prepared into ``out/data``; GRID when ``aligns`` is given, else a folder of one
+    person's videos with optional ``<stem>.txt`` / ``.align`` transcripts) or, already prepared, from ``data``."""
+    from facekit.train.loop import train_expert, train_generator
+
+    recipe = recipe or load_recipe()
+    out = Path(out)
+    if (videos is None) == (data is None):
+        raise ConfigError("facekit fit takes --videos DIR (raw videos to prepare) or --data DIR (prepared clips)")
+    paths = FitPaths(out)
+    state = FitState(out, recipe, list(extra), command)
+    data_root = Path(data) if data is not None else paths.data
+    total = 3600 * hours
+    bar = Progress(total, 0.0, progress)
+    try:
+        if videos is not None:
+            _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))
+        for name, run_dir, seed in (("expert", paths.expert, []), ("judge", paths.judge, ["train.seed=1"])):
+            cfg = expert_config(recipe, [*extra, *seed])
+            _timed(state, name, bar, run_dir / "log.jsonl", partial(train_expert, cfg, data_root, run_dir, False))
+        minutes = generator_minutes(recipe, hours, state)
+        init = ""
+        for k, stage in enumerate(recipe["stages"]):
+            run_dir = paths.stage(recipe, k)
+            cfg = stage_config(recipe, k, minutes * stage["share"], init, extra)
+            expert = str(paths.expert / "last.pt")
+            work = partial(train_generator, cfg, data_root, run_dir, expert_path=expert, progress=False)
+            _timed(state, f"generator/{stage['name']}", bar, run_dir / "log.jsonl", work)
+            init = str(run_dir / "last.pt")
+        _timed(state, "evaluate", bar, None, lambda: _evaluate(paths, recipe, data_root, state, log))
+    finally:
+        bar.close()
+    card = write_card(paths, recipe, data_root, state, hours)
+    log(f"fit: done. model card: {out / 'MODEL.md'}; generator: {paths.final(recipe)}")
+    return card
+
+
+def _timed(state: FitState, name: str, bar: Progress, log: Path | None, work) -> None:
+    """Run ``work`` unless stage ``name`` is done; its wall time is added to the stage even when interrupted."""
+    entry = state.stage(name)
+    if entry["done"]:
+        return
+    bar.follow(name, log, sum(s["seconds"] for s in state.data["stages"].values()))
+    start = time.perf_counter()
+    try:
+        work()
+        entry["done"] = True
+    finally:
+        bar.stop()
+        entry["seconds"] = round(entry["seconds"] + time.perf_counter() - start, 1)
+        state.save()
+
+
+def _prepare(videos, aligns, out: Path, recipe: dict, workers: int) -> None:
+    from facekit.data.grid import find_videos, prepare_grid
+    from facekit.data.prepare import prepare_folder
+    from facekit.data.transcripts import find_transcript
+
+    size = recipe.get("image_size", 96)
+    if aligns is not None:
+        summary = prepare_grid(videos, out, aligns, size, workers, progress=False)
+    else:
+        found = find_videos(videos, (".mp4", ".mpg", ".mpeg", ".mov", ".mkv"))  # raises, naming the folder, if none
+        transcripts = {str(v): find_transcript(v) for v in found}
+        summary = prepare_folder(found, out, size, transcripts, workers, progress=False)
+    if not summary["prepared"]:
+        reasons = ", ".join(f"{n} {why}" for why, n in summary["skipped_by_reason"].items())
+        raise ConfigError(f"--videos {videos}: no clip could be prepared ({reasons}); see {out}/summary.json")
+
+
+def _evaluate(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, log) -> None:
+    """The final generator on the held-out clips (in the crop, beside the baselines) and, where the held-out clips
+    have transcripts, cross-dubbed (each sentence on another clip's face video): both judged by the judge expert."""
+    from facekit.crossdub import cross_dub
+    from facekit.evaluation import evaluate_generator
+    from facekit.report import write_outputs
+
+    final, judge = paths.final(recipe), paths.judge / "last.pt"
+    figures: dict = {}
+    result = evaluate_generator(final, data_root, judge, "eval", details=True)
+    write_outputs(result, paths.out / "eval" / "held_out")
+    figures["held_out"] = {"clips": result["clips"], **result["summary"]}
+    try:
+        dubbed = cross_dub(final, data_root, judge, paths.out / "eval" / "cross_dub", recipe.get("cross_dub_pairs", 10),
+                           log=lambda _: None)  # fmt: skip
+    except ValueError as exc:
+        figures["cross_dub"] = {"skipped": str(exc)}
+    else:
+        write_outputs(dubbed, paths.out / "eval" / "cross_dub" / "eval")
+        s = dubbed["summary"]
+        figures["cross_dub"] = {"pairs": len(dubbed["pairs"]), "generated": s["generated"],
+                                "ground_truth": s["ground_truth"], "expert_id": s.get("expert_id")}  # fmt: skip
+        real, made = s["ground_truth"].get("lse_c"), s["generated"].get("lse_c")
+        if real and made is not None:
+            figures["cross_dub"]["lse_c_share_of_real"] = round(made / real, 4)
+    state.data["figures"] = figures
+    flat = {f"held_out {k}": v for k, v in _headline(figures["held_out"]).items()}
+    if "generated" in figures["cross_dub"]:
+        flat.update({f"cross_dub {k}": v for k, v in _headline(figures["cross_dub"]).items()})
+    (final.parent / "eval.json").write_text(json.dumps(flat, indent=2) + "\n")  # read by facekit export's card
+
+
+def _headline(summary: dict) -> dict:
+    keep = ("mouth_l1", "mouth_ssim", "mouth_psnr", "mouth_lpips", "lse_d", "lse_c", "offset_zero_share")
+    return {f"{who} {k}": round(v, 4) for who in ("generated", "reference_pasted", "mean_mouth", "ground_truth")
+            for k, v in summary.get(who, {}).items() if k in keep and v is not None}  # fmt: skip
+
+
+def write_card(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, hours: float) -> dict:
+    """``OUT/model_card.json`` and ``OUT/MODEL.md``: data and licence, split, config, time per stage, figures."""
+    from facekit.checkpoints import checkpoint_config, load_checkpoint
+    from facekit.data.clips import data_source
+    from facekit.zoo import LICENCES
+
+    final = paths.final(recipe)
+    ckpt = load_checkpoint(final, "generator")
+    source = data_source(data_root)
+    stages = {name: {**entry} for name, entry in state.data["stages"].items()}
+    for k, stage in enumerate(recipe["stages"]):
+        last = _last_record(paths.stage(recipe, k) / "log.jsonl") or {}
+        stages[f"generator/{stage['name']}"].update(steps=last.get("step"), final_loss=last.get("loss"))
+    card = {
+        "generator": str(final),
+        "expert": str(paths.expert / "last.pt"),
+        "judge": str(paths.judge / "last.pt"),
+        "data": {
+            "folder": str(data_root),
+            "source": source,
+            "licence": LICENCES.get(source, "not known to facekit: state your videos' licence"),
+        },  # fmt: skip
+        "split": ckpt["contract"]["split"],
+        "config": checkpoint_config(ckpt, final).to_dict(),
+        "recipe": recipe,
+        "set": state.data["set"],
+        "budget_hours": hours,
+        "stages": stages,
+        "wall_seconds": round(sum(e["seconds"] for e in stages.values()), 1),
+        "figures": state.data.get("figures", {}),
+        "commands": state.data["commands"],
+    }
+    (paths.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (paths.out / "MODEL.md").write_text(card_markdown(card))
+    return card
+
+
+def card_markdown(card: dict) -> str:
+    split, figs = card["split"], card["figures"]
+    lines = [
+        "# facekit fit: model card",
+        "",
+        f"- generator: `{card['generator']}`; sync expert (trained the generator): `{card['expert']}`; judge "
+        f"(another seed, never used in training; scores the figures below): `{card['judge']}`",
+        f"- data: `{card['data']['folder']}` ({card['data']['source']}): {card['data']['licence']}",
+        f"- split by {split['by']}: {len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)",
+        f"- budget {card['budget_hours']:g} h; wall time {card['wall_seconds'] / 60:.1f} min in all",
+        "",
+        "| stage | done | minutes | steps |",
+        "|---|---|---|---|",
+        *[
+            f"| {n} | {'yes' if e['done'] else 'no'} | {e['seconds'] / 60:.1f} | {e.get('steps', '') or ''} |"
+            for n, e in card["stages"].items()
+        ],  # fmt: skip
+        "",
+    ]
+    held = figs.get("held_out")
+    if held:
+        lines += [f"## Held-out clips ({held['clips']}), in the crop, judged by the judge expert", "",
+                  "| | mouth L1 (lower is better) | mouth SSIM (higher) | mouth PSNR dB (higher) | mouth LPIPS (lower) "
+                  "| LSE-D (lower) | LSE-C (higher) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for who in ("generated", "reference_pasted", "mean_mouth", "ground_truth"):
+            row = held.get(who, {})
+            keys = ("mouth_l1", "mouth_ssim", "mouth_psnr", "mouth_lpips", "lse_d", "lse_c")
+            cells = [_cell(row.get(k)) for k in keys]
+            lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    dub = figs.get("cross_dub", {})
+    if "generated" in dub:
+        lines += [f"## Cross-dub: {dub['pairs']} held-out sentences, each on another held-out clip's face video", "",
+                  "| | LSE-D (lower is better) | LSE-C (higher) | offset 0 |", "|---|---|---|---|"]  # fmt: skip
+        for who in ("generated", "ground_truth"):
+            row = dub[who]
+            lines.append(f"| {who.replace('_', ' ')} | {_cell(row.get('lse_d'))} | {_cell(row.get('lse_c'))} | "
+                         f"{_cell(row.get('offset_zero_share'))} |")  # fmt: skip
+        if "lse_c_share_of_real" in dub:
+            lines += ["", f"Generated LSE-C is {dub['lse_c_share_of_real']:.1%} of the real videos'."]
+        lines.append("")
+    elif dub:
+        lines += [f"Cross-dub: skipped ({dub['skipped']}).", ""]
+    lines += ["## Held-out clips", "", ", ".join(split["eval"]), ""]
+    lines += ["## Train clips", "", ", ".join(split["train"]), ""]
+    lines += ["## Commands", "", *[f"    {c}" for c in card["commands"]], ""]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "" if value is None else f"{value:.4f}"

@@ -1,0 +1,126 @@
+"""``facekit fit``: the whole recipe as one resumable run (tiny recipe on the tiny synthetic corpus)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from facekit import fit as fitmod
+from facekit.cli import main
+from facekit.config import ConfigError
+
+
+def tiny_recipe() -> dict:
+    return {
+        "preset": "tiny",
+        "common": [],
+        "expert": ["train.steps=4", "train.batch_size=8", "train.log_every=1"],
+        "generator": [
+            "data.num_frames=5",
+            "train.steps=6",
+            "train.log_every=1",
+            "train.checkpoint_every=2",
+            "data.still_face_prob=0.5",
+            "data.other_reference_prob=0.5",
+        ],  # fmt: skip
+        "stages": [
+            {"name": "1-speech", "share": 0.5, "set": ["train.lr=3e-4", "train.seed=0"]},
+            {"name": "2-dub", "share": 0.5, "set": ["train.lr=1e-4", "train.seed=1", "data.other_face_prob=0.5"]},
+        ],
+        "eval_reserve_minutes": 0,
+    }
+
+
+def _log(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_killed_fit_resumes_to_the_same_losses_as_an_uninterrupted_one(corpus, tmp_path, monkeypatch):
+    recipe = tiny_recipe()
+    card = fitmod.fit(tmp_path / "full", 1.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)
+
+    # kill the second run inside stage 2, just after its step-4 checkpoint
+    import facekit.train.loop as loop
+
+    save = loop.save_checkpoint
+
+    def killed(path, state):
+        save(path, state)
+        if "2-dub" in str(path) and state["step"] == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fitmod.fit(tmp_path / "cut", 1.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)
+    state = json.loads((tmp_path / "cut" / "fit.json").read_text())
+    assert state["stages"]["generator/1-speech"]["done"] and not state["stages"]["generator/2-dub"]["done"]
+    assert "evaluate" not in state["stages"] and not (tmp_path / "cut" / "MODEL.md").exists()
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    fitmod.fit(tmp_path / "cut", 1.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)
+
+    for stage in ("expert", "judge", "generator/1-speech", "generator/2-dub"):
+        full, cut = _log(tmp_path / "full" / stage), _log(tmp_path / "cut" / stage)
+        assert [r["step"] for r in cut] == [r["step"] for r in full], stage
+        for a, b in zip(full, cut, strict=True):
+            assert b["loss"] == pytest.approx(a["loss"], rel=1e-5, abs=1e-6), (stage, a["step"])
+    assert [r["step"] for r in _log(tmp_path / "cut" / "generator/2-dub")] == [1, 2, 3, 4, 5, 6]
+
+    # each stage starts from the last one's weights; the judge is the expert recipe with another seed
+    second = json.loads((tmp_path / "full" / "generator/2-dub/config.json").read_text())
+    assert second["train"]["init_from"] == str(tmp_path / "full" / "generator/1-speech/last.pt")
+    assert second["data"]["other_face_prob"] == 0.5
+    assert json.loads((tmp_path / "full" / "judge/config.json").read_text())["train"]["seed"] == 1
+
+    # the model card: split, config, time per stage, held-out figures judged by the judge
+    assert card["split"]["eval"] and set(card["split"]["eval"]).isdisjoint(card["split"]["train"])
+    assert all(s["done"] and s["seconds"] > 0 for s in card["stages"].values()), card["stages"]
+    held = card["figures"]["held_out"]
+    assert held["clips"] == len(card["split"]["eval"]) and "lse_c" in held["generated"]
+    assert "reference_pasted" in held and "mean_mouth" in held
+    assert "skipped" in card["figures"]["cross_dub"]  # synthetic clips have no videos to dub
+    text = (tmp_path / "full" / "MODEL.md").read_text()
+    assert "Held-out clips" in text and card["split"]["eval"][0] in text and "| generated |" in text
+    exported = json.loads((tmp_path / "full" / "generator/2-dub/eval.json").read_text())
+    assert exported["held_out generated mouth_l1"] == pytest.approx(held["generated"]["mouth_l1"], abs=1e-4)
+
+
+def test_a_fit_refuses_another_recipe_in_its_folder_and_a_budget_with_no_room(corpus, tmp_path):
+    recipe = tiny_recipe()
+    recipe["stages"][0]["set"] = ["train.lr=3e-4", "train.steps=1"]
+    recipe["stages"][1]["set"] = ["train.lr=1e-4", "train.steps=1"]
+    fitmod.fit(tmp_path / "run", 1.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)
+    other = {**recipe, "expert": [*recipe["expert"], "train.lr=1e-3"]}
+    with pytest.raises(ConfigError, match="another recipe"):
+        fitmod.fit(tmp_path / "run", 1.0, data=corpus, recipe=other, progress=False)
+    with pytest.raises(ConfigError, match="leaves no time for the generator"):
+        fitmod.fit(tmp_path / "small", 0.001, data=corpus, recipe={**recipe, "eval_reserve_minutes": 5},
+                   progress=False)  # fmt: skip
+
+
+def test_the_shipped_recipe_loads_and_every_stage_config_is_valid():
+    recipe = fitmod.load_recipe()
+    assert sum(s["share"] for s in recipe["stages"]) == pytest.approx(1.0)
+    configs = [fitmod.stage_config(recipe, k, 10.0, "") for k in range(len(recipe["stages"]))]
+    assert all(c.data.num_frames == c.data.sync_frames for c in configs)  # every stage has the sync loss
+    assert configs[-1].data.other_face_prob > 0 and configs[0].data.other_face_prob == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--data", "no/such/folder"], "--data no/such/folder: no such folder"),
+        (["--data", ".", "--hours", "0"], "--hours 0"),
+        (["--data", ".", "--recipe", "no_such_recipe"], "recipe 'no_such_recipe'"),
+    ],
+)
+def test_fit_command_line_errors_name_the_fix(argv, message, tmp_path, capsys):
+    assert main(["fit", *argv, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_on_a_folder_without_videos_says_so(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["fit", "--videos", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]) == 2
+    assert "empty: no video files" in capsys.readouterr().err
