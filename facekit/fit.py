@@ -75,6 +75,7 @@ class FitState:
 
     def __init__(self, out: Path, recipe: dict, extra: list[str], command: str) -> None:
         self.path = out / "fit.json"
+        self._lock = threading.Lock()
         fresh = {"recipe": recipe, "set": list(extra), "stages": {}, "commands": []}
         self.data = json.loads(self.path.read_text()) if self.path.is_file() else fresh
         if self.data["recipe"] != recipe or self.data["set"] != list(extra):
@@ -92,44 +93,45 @@ class FitState:
         return sum(self.data["stages"].get(n, {}).get("seconds", 0.0) for n in names)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        tmp.replace(self.path)
+        with self._lock:  # the progress thread saves too
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+            tmp.replace(self.path)
 
 
 class Progress:
     """One bar over the whole run, in seconds of the budget: the stage, its step and loss, an ETA to the end."""
 
-    def __init__(self, total_seconds: float, done_seconds: float, enabled: bool = True) -> None:
+    def __init__(self, total_seconds: float, enabled: bool = True) -> None:
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
             fmt = "{desc} {percentage:3.0f}%|{bar}| {elapsed} elapsed, ETA {remaining} {postfix}"
-            self.bar = tqdm(total=round(total_seconds), initial=round(done_seconds), bar_format=fmt, desc="fit")
+            self.bar = tqdm(total=round(total_seconds), bar_format=fmt, desc="fit")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def follow(self, stage: str, log: Path | None, done_before: float) -> None:
-        """Track ``stage`` until :meth:`stop`: the bar advances with the clock, its postfix reads ``log``."""
+    def follow(self, stage: str, log: Path | None, tick) -> None:
+        """Until :meth:`stop`, every 2 s: ``tick()`` (the run's seconds so far) moves the bar; ``log`` its postfix."""
         self.stop()
-        if self.bar is None:
-            return
-        self.bar.set_description(f"fit [{stage}]")
         self._stop.clear()
-        start = time.perf_counter()
+        if self.bar is not None:
+            self.bar.set_description(f"fit [{stage}]")
 
-        def tick() -> None:
+        def loop() -> None:
             while not self._stop.wait(2.0):
-                self.bar.n = min(self.bar.total, round(done_before + time.perf_counter() - start))
-                if log is not None and log.is_file():
-                    last = _last_record(log)
-                    if last:
-                        self.bar.set_postfix_str(f"step {last['step']} loss {last['loss']:.4f}", refresh=False)
+                done = tick()
+                if self.bar is None:
+                    continue
+                self.bar.n = min(self.bar.total, round(done))
+                last = _last_record(log) if log is not None and log.is_file() else None
+                if last and "loss" in last:
+                    self.bar.set_postfix_str(f"step {last['step']} loss {last['loss']:.4f}", refresh=False)
                 self.bar.refresh()
 
-        self._thread = threading.Thread(target=tick, daemon=True)
+        self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -217,7 +219,7 @@ def fit(
     state = FitState(out, recipe, list(extra), command)
     data_root = Path(data) if data is not None else paths.data
     total = 3600 * hours
-    bar = Progress(total, 0.0, progress)
+    bar = Progress(total, progress)
     try:
         if videos is not None:
             _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))
@@ -246,15 +248,20 @@ def _timed(state: FitState, name: str, bar: Progress, log: Path | None, work) ->
     entry = state.stage(name)
     if entry["done"]:
         return
-    bar.follow(name, log, sum(s["seconds"] for s in state.data["stages"].values()))
-    start = time.perf_counter()
+    base, start = entry["seconds"], time.perf_counter()
+
+    def tick() -> float:  # saved every few seconds: a kill loses at most that much of the stage's recorded time
+        entry["seconds"] = round(base + time.perf_counter() - start, 1)
+        state.save()
+        return sum(s["seconds"] for s in state.data["stages"].values())
+
+    bar.follow(name, log, tick)
     try:
         work()
         entry["done"] = True
     finally:
         bar.stop()
-        entry["seconds"] = round(entry["seconds"] + time.perf_counter() - start, 1)
-        state.save()
+        tick()
 
 
 def _prepare(videos, aligns, out: Path, recipe: dict, workers: int) -> None:
@@ -324,7 +331,9 @@ def write_card(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, 
     stages = {name: {**entry} for name, entry in state.data["stages"].items()}
     for k, stage in enumerate(recipe["stages"]):
         last = _last_record(paths.stage(recipe, k) / "log.jsonl") or {}
-        stages[f"generator/{stage['name']}"].update(steps=last.get("step"), final_loss=last.get("loss"))
+        stages[f"generator/{stage['name']}"].update(
+            steps=last.get("step"), final_loss=last.get("loss"), training_seconds=last.get("elapsed_s")
+        )
     card = {
         "generator": str(final),
         "expert": str(paths.expert / "last.pt"),
@@ -360,12 +369,12 @@ def card_markdown(card: dict) -> str:
         f"- split by {split['by']}: {len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)",
         f"- budget {card['budget_hours']:g} h; wall time {card['wall_seconds'] / 60:.1f} min in all",
         "",
-        "| stage | done | minutes | steps |",
-        "|---|---|---|---|",
-        *[
-            f"| {n} | {'yes' if e['done'] else 'no'} | {e['seconds'] / 60:.1f} | {e.get('steps', '') or ''} |"
-            for n, e in card["stages"].items()
-        ],  # fmt: skip
+        "Minutes: the wall time each stage took in `facekit fit` (setup included); training: the trainer's own clock, "
+        "kept across resumes (it decides the stage's budget).",
+        "",
+        "| stage | done | minutes | training minutes | steps |",
+        "|---|---|---|---|---|",
+        *[_stage_row(name, entry) for name, entry in card["stages"].items()],
         "",
     ]
     held = figs.get("held_out")
@@ -396,6 +405,13 @@ def card_markdown(card: dict) -> str:
     lines += ["## Train clips", "", ", ".join(split["train"]), ""]
     lines += ["## Commands", "", *[f"    {c}" for c in card["commands"]], ""]
     return "\n".join(lines)
+
+
+def _stage_row(name: str, entry: dict) -> str:
+    trained = entry.get("training_seconds")
+    trained = f"{trained / 60:.1f}" if trained is not None else ""
+    done = "yes" if entry["done"] else "no"
+    return f"| {name} | {done} | {entry['seconds'] / 60:.1f} | {trained} | {entry.get('steps') or ''} |"
 
 
 def _cell(value) -> str:
