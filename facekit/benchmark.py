@@ -52,7 +52,7 @@ from facekit.data.images import to_images
 from facekit.data.prepare import FPS, ClipSkipped, PrepareOptions
 from facekit.data.video import VideoError, resize_frames
 from facekit.metrics.image import PSNR_CAP, clip_image_scores, lpips_problem, scoring_lpips
-from facekit.metrics.landmarks import lmd
+from facekit.metrics.landmarks import JAW, MOUTH, lmd
 from facekit.metrics.sync import MAX_OFFSET, WINDOW_FRAMES, SyncTrust
 from facekit.report import summarise
 from facekit.runtime import configure_cpu
@@ -366,12 +366,13 @@ def score_clip(
         skipped["lpips"], lpips_net = lpips_problem(side), None
     figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
     if crops.landmarks is None:
-        skipped["lmd"] = NO_FACE_CHECK
+        skipped["lmd"] = skipped["jaw_lmd"] = NO_FACE_CHECK
     else:
-        value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"])
-        figures["lmd"] = None if np.isnan(value) else value
-        if figures["lmd"] is None:
-            skipped["lmd"] = "no frame has a face in both videos"
+        for key, points in (("lmd", MOUTH), ("jaw_lmd", JAW)):
+            value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"], points=points)
+            figures[key] = None if np.isnan(value) else value
+            if figures[key] is None:
+                skipped[key] = "no frame has a face in both videos"
     record["generated"], record["ground_truth"] = figures, {}
     curves: dict[str, dict] = {}
     sync_crops = crops.sync or {"generated": crops.generated, "ground_truth": crops.ground_truth}
@@ -466,6 +467,8 @@ def run_benchmark(
         "psnr": f"10 log10(1 / MSE) per frame, capped at {PSNR_CAP:g} dB, mean over frames",
         "lpips": lpips_info,
         "lmd": "mean distance of 68-point landmarks 48-67, crop pixels; frames without a face in either left out",
+        "jaw_lmd": "the same over the outer jaw line (68-point 0-4 and 12-16): does the painted lower face follow the "
+        "head",
         "sync_protocol": f"5-frame windows, offsets -{MAX_OFFSET}..{MAX_OFFSET}, LSE-D = min mdist, "
         "LSE-C = median - min; offset + = audio lags",
         "sync_expert": networks.names.get("expert", "none (no --expert)"),

@@ -361,8 +361,10 @@ def test_real_grid_clips_are_detected_aligned_and_scored(grid_pair):
     same, recoded = _clip(out, "same"), _clip(out, "recoded")
     assert same["crop_size"] == 96 and "ground truth's alignment" in same["alignment"]
     assert same["generated"]["lmd"] == 0.0 and same["generated"]["face_ssim"] == 1.0
-    # one more H.264 generation: nearly the same pixels and the same mouth shape (well under a crop pixel)
+    assert same["generated"]["jaw_lmd"] == 0.0
+    # one more H.264 generation: nearly the same pixels, mouth and jaw line (well under a crop pixel)
     assert 0.95 < recoded["generated"]["face_ssim"] < 1 and 0 < recoded["generated"]["lmd"] < 1.0
+    assert 0 < recoded["generated"]["jaw_lmd"] < 1.0
     assert "lmd" not in recoded["skipped_metrics"]
     sample = out["samples"][0]
     assert sample["generated"].shape == (4, 96, 96, 3) and sample["generated"].dtype == np.uint8

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from facekit.data import face
-from facekit.metrics.landmarks import LMD, detect_landmarks, lmd
+from facekit.metrics.landmarks import JAW, LMD, detect_landmarks, lmd
 
 
 def _landmarks(n: int = 6, seed: int = 0) -> np.ndarray:
@@ -20,6 +20,18 @@ def test_a_shift_of_the_mouth_by_3_4_gives_5():
     assert lmd(pred, target) == pytest.approx(5.0, abs=1e-12)
     assert np.allclose(lmd(pred, target, reduction="none"), 5.0)
     assert lmd(target, target) == 0.0
+
+
+def test_the_jaw_distance_counts_the_outer_jaw_line_only():
+    target = _landmarks()
+    pred = target.copy()
+    pred[:, JAW] += [6.0, 8.0]
+    pred[:, 5:12] += [0.0, 40.0]  # the chin moves with the mouth: not part of the jaw line
+    pred[:, 17:] += [0.0, 40.0]
+    assert lmd(pred, target, points=JAW) == pytest.approx(10.0, abs=1e-12)
+    assert lmd(pred, target) == pytest.approx(40.0)  # the mouth figure sees the mouth only
+    with pytest.raises(ValueError, match=r"\(N, 68, 2\)"):
+        lmd(pred[:, 48:68], target[:, 48:68], points=JAW)  # mouth-only arrays have no jaw
 
 
 def test_per_point_distances_are_averaged():

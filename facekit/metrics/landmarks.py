@@ -22,25 +22,30 @@ import numpy as np
 
 MOUTH = slice(48, 68)  # 68-point indices of the 20 mouth landmarks
 NUM_MOUTH = 20
+JAW = [0, 1, 2, 3, 4, 12, 13, 14, 15, 16]  # the outer jaw line on both sides, below the ears: where a pasted lower face
+# meets the head (the chin, 5-11, is painted and moves with the mouth)
 
 
-def _mouth(points) -> np.ndarray:
-    """(N, 68, 2) full landmarks or (N, 20, 2) mouth landmarks (numpy or torch) -> float64 (N, 20, 2)."""
+def _points(points, which: slice | list[int]) -> np.ndarray:
+    """(N, 68, 2) full landmarks (or, for the mouth, (N, 20, 2) mouth landmarks; numpy or torch) -> float64 subset."""
     x = np.asarray(points.detach().cpu() if hasattr(points, "detach") else points, dtype=np.float64)
-    if x.ndim != 3 or x.shape[-1] != 2 or x.shape[1] not in (68, NUM_MOUTH):
-        raise ValueError(f"landmarks must be (N, 68, 2) or (N, 20, 2) (x, y) pixels, got {x.shape}")
-    return x[:, MOUTH] if x.shape[1] == 68 else x
+    sizes = (68, NUM_MOUTH) if which == MOUTH else (68,)
+    if x.ndim != 3 or x.shape[-1] != 2 or x.shape[1] not in sizes:
+        shapes = " or ".join(f"(N, {n}, 2)" for n in sizes)
+        raise ValueError(f"landmarks must be {shapes} (x, y) pixels, got {x.shape}")
+    return x[:, which] if x.shape[1] == 68 else x
 
 
-def lmd(pred, target, reduction: str = "mean") -> float | np.ndarray:
-    """Mouth landmark distance of (N, 68, 2) or (N, 20, 2) landmark arrays (pixels), generated vs ground truth.
+def lmd(pred, target, reduction: str = "mean", points: slice | list[int] = MOUTH) -> float | np.ndarray:
+    """Landmark distance of (N, 68, 2) landmark arrays (pixels), generated vs ground truth, over ``points``: the 20
+    mouth landmarks (LMD; (N, 20, 2) mouth-only arrays are accepted too) or e.g. :data:`JAW`.
 
-    reduction "none" -> (N,) per-frame mean distance over the 20 mouth points (NaN where a frame has a NaN landmark);
+    reduction "none" -> (N,) per-frame mean distance over the points (NaN where a frame has a NaN landmark);
     "mean" -> the mean over the frames that have both (NaN when none has).
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    p, t = _mouth(pred), _mouth(target)
+    p, t = _points(pred, points), _points(target, points)
     if p.shape != t.shape:
         raise ValueError(f"pred and target landmarks differ in shape: {p.shape} vs {t.shape}")
     per_frame = np.linalg.norm(p - t, axis=-1).mean(-1)  # (N,), NaN propagates
