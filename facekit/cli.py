@@ -278,14 +278,57 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
-FIT_EXAMPLES = """examples:
+# Worked examples at the end of each subcommand's --help (GRID/ is your GRID download: docs/GRID.md)
+EXAMPLES = {
+    "demo": """
+  facekit demo                                  the real-face job with the shipped GRID models (about a minute)
+  facekit demo --out my-demo
+  facekit demo --from-scratch                   synthesise, train and score a cartoon-face model (minutes)""",
+    "synth": """
+  facekit synth --out data/synth-tiny --preset tiny --show 4
+  facekit synth --out data/synth-cpu --set synth.num_identities=100""",
+    "train": """
+  facekit train expert --run-dir runs/expert-grid --data data/grid-s1 --set data.split_by=sentence \\
+      --set model.expert_loss=infonce --set train.batch_size=64 --set train.lr=5e-4 --set train.steps=1500
+  facekit train generator --run-dir runs/gen-grid --data data/grid-s1 --expert grid-s1-expert \\
+      --set data.num_frames=5 --set data.split_by=sentence --set model.cascade.order=text,audio \\
+      --set train.batch_size=4 --set train.ssim_weight=1 --set train.max_minutes=30
+  facekit train generator --run-dir runs/gen-tiny --preset tiny      (the synthetic corpus, made if missing)""",
+    "fit": """
   facekit fit --videos GRID/s1/video --aligns GRID/s1/align --out runs/fit-grid-s1 --hours 2.5
   facekit fit --videos my_videos/ --out runs/me --hours 3      (a <stem>.txt transcript beside each video helps)
   facekit fit --data data/grid-s1 --out runs/fit-grid-s1       (clips prepared before)
 then:
   facekit generate --checkpoint runs/me/generator/4-dub/last.pt --face face.mp4 --audio speech.wav --out out.mp4
-  facekit export --checkpoint runs/me/generator/4-dub/last.pt --name me    (a compact shipped copy)
-"""
+  facekit export --checkpoint runs/me/generator/4-dub/last.pt --name me    (a compact shipped copy)""",
+    "weights": """
+  facekit weights lpips
+  FACEKIT_CACHE=/data/cache facekit weights lpips""",
+    "prepare": """
+  facekit prepare grid --videos GRID/s1/video --aligns GRID/s1/align --out data/grid-s1
+  facekit prepare folder --videos my_videos/ --out data/mine --identity file --workers 2""",
+    "eval": """
+  facekit eval --checkpoint grid-s1 --data data/grid-s1 --expert grid-s1-judge --out-dir runs/eval-grid-s1
+  facekit eval --checkpoint grid-s1 --data data/grid-s1 --expert grid-s1-judge --still-face --max-clips 10
+  facekit eval --generated my_dubs/ --ground-truth real/ --expert grid-s1-judge --out-dir runs/eval-dubs""",
+    "generate": """
+  facekit generate --checkpoint grid-s1 --face GRID/s1/video/bbbmzn.mpg --audio GRID/s1/video/pgak2n.mpg \\
+      --align GRID/s1/align/pgak2n.align --out dub.mp4
+  facekit generate --checkpoint grid-s1 --face face.png --audio speech.wav --text "place green at k two now" \\
+      --out still.mp4""",
+    "ablate": """
+  facekit ablate --protocol eval/protocols/ablation_synthetic.json --out runs/ablation
+  facekit ablate --cells order_text_audio_mouth,order_mouth_audio_text --seeds 2 --steps 300 --out runs/small""",
+    "models": """
+  facekit models
+  FACEKIT_ZOO=/data/my-zoo facekit models""",
+    "export": """
+  facekit export --checkpoint runs/fit-grid-s1/generator/4-dub/last.pt --name my-grid-model
+  facekit export --checkpoint runs/expert/last.pt --name my-expert --card-notes '{"data_source": "grid"}'""",
+    "config": """
+  facekit config --preset cpu
+  facekit config --preset tiny --set model.cascade.order=audio,text --set train.steps=50""",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="where trained demo models are kept (default $FACEKIT_CACHE/demo or ~/.cache)")
     p.add_argument("--retrain", action="store_true", help="train anew instead of reusing the cached models")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted config override")
-    p.add_argument("--workers", type=int, default=workers)
+    p.add_argument("--workers", type=int, default=workers, help=f"processes (default {workers})")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("synth", help="write the synthetic corpus (prepared clips) and browsable samples")
@@ -309,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train the sync expert or the generator (resumes an existing run folder)")
-    p.add_argument("what", choices=["expert", "generator"])
+    p.add_argument("what", choices=["expert", "generator"], help="expert (the sync expert) or generator")
     p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, last.pt")
     p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the config, made if missing)")
     p.add_argument("--expert", help="sync-expert checkpoint (or shipped model name) for the sync loss")
@@ -320,8 +363,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fit",
         help="one person's videos -> sync expert -> lip-sync generator, one resumable run with a model card",
-        epilog=FIT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--videos", help="folder of one person's videos (prepared into OUT/data; needs dlib)")
@@ -335,17 +376,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("weights", help="fetch pretrained weights once into the cache (lpips: the AlexNet backbone)")
-    p.add_argument("what", choices=["lpips"])
+    p.add_argument("what", choices=["lpips"], help="lpips: the AlexNet backbone of LPIPS (v0.1)")
     p.add_argument("--cache", help="cache folder (default $FACEKIT_CACHE or ~/.cache/facekit)")
     p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("prepare", help="real video -> prepared clips (needs the faces extra: dlib)")
-    kinds = p.add_subparsers(dest="kind", required=True)
+    kinds = p.add_subparsers(dest="kind", required=True, help="grid or folder")
     for kind, text in (
         ("grid", "GRID corpus: a folder of videos + a folder of .align files matched by name"),
         ("folder", "any folder of *.mp4 / *.mpg (LRS2-style); transcripts <stem>.align / .txt beside them: optional"),
     ):
-        q = kinds.add_parser(kind, help=text)
+        q = kinds.add_parser(kind, help=text, epilog="examples:" + EXAMPLES["prepare"])
+        q.formatter_class = argparse.RawDescriptionHelpFormatter
         q.add_argument("--videos", required=True, help="folder of videos (searched recursively)")
         if kind == "grid":
             q.add_argument("--aligns", help="folder of .align files (searched recursively; default: --videos)")
@@ -383,7 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-face-check", action="store_true", help=no_check)
     p.add_argument("--image-size", type=int, help="folders: crop side (default 96, or the crops' own with --aligned)")
     p.add_argument("--max-trim", type=int, default=12, help="folders: frames two lengths may differ by (default 12)")
-    p.add_argument("--split", default="eval", choices=["train", "eval", "all"])
+    p.add_argument(
+        "--split",
+        default="eval",
+        choices=["train", "eval", "all"],
+        help="checkpoint mode: which clips of its recorded split (default eval: the held-out ones)",
+    )
     p.add_argument("--max-clips", type=int, help="score only the first N clips of the split")
     p.add_argument(
         "--still-face",
@@ -436,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved config as JSON")
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_config)
+    for name, command in sub.choices.items():
+        command.epilog = "examples:" + EXAMPLES[name]
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
