@@ -26,14 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facekit.config import ConfigError
-from facekit.verdict import markdown_table, verdict_cells, verdict_rows
+from facekit.verdict import IMAGE_BASELINES, IMAGE_FIGURES, SYNC_FIGURES, verdict_rows, verdict_text
 
 DEMO_DATA = Path(__file__).parent / "demo_data" / "grid"
 GENERATOR, JUDGE, TRAINING_EXPERT = "grid-s1", "grid-s1-judge", "grid-s1-expert"
-SYNC_FIGURES = ["lse_c", "lse_d", "lmd"]
-IMAGE_FIGURES = ["mouth_l1", "mouth_ssim", "mouth_psnr", "mouth_lpips"]
-SYNC_BASELINES = {"ground_truth": "real videos", "face_unchanged": "face unchanged"}
-IMAGE_BASELINES = {"reference_pasted": "reference frame pasted", "mean_mouth": "mean mouth"}
+DUB_FIGURES = [*SYNC_FIGURES, "lmd"]
+DUB_BASELINES = {"ground_truth": "real videos", "face_unchanged": "face unchanged"}
 
 
 def check_models(names: tuple[str, ...] = (GENERATOR, JUDGE)) -> None:
@@ -119,7 +117,7 @@ def run_real_demo(
     log("[4/5] re-dubbing each clip's own mouth in the crop, beside the trivial baselines ...")
     image = evaluate_generator(GENERATOR, data, JUDGE, "eval")
     verdicts = {
-        f"lip_sync_{name}": verdict_rows(sync_values(result), SYNC_FIGURES, SYNC_BASELINES)
+        f"lip_sync_{name}": verdict_rows(sync_values(result), DUB_FIGURES, DUB_BASELINES)
         for name, result in scored.items()
     }
     verdicts["image"] = verdict_rows(image["summary"], IMAGE_FIGURES, IMAGE_BASELINES)
@@ -147,7 +145,6 @@ def run_real_demo(
     paths = write_real_report(summary, scored, out)
     summary["report"] = {k: str(v) for k, v in paths.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    for key, rows in verdicts.items():
-        log(f"\n{key}:\n" + "\n".join(markdown_table(*verdict_cells(rows))))
+    log(verdict_text(verdicts))
     log(f"\nfacekit demo: done in {summary['seconds']:.0f} s. Open {paths['html']}")
     return summary

@@ -42,6 +42,12 @@ FIGURES = {
 }
 
 
+# the figures and trivial baselines of ``facekit.evaluation`` that both demos judge
+SYNC_FIGURES = ["lse_c", "lse_d"]
+IMAGE_FIGURES = ["mouth_l1", "mouth_ssim", "mouth_psnr", "mouth_lpips"]
+IMAGE_BASELINES = {"reference_pasted": "reference frame pasted", "mean_mouth": "mean mouth"}
+
+
 def _value(x) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
@@ -99,6 +105,13 @@ def verdict_cells(rows: list[dict], subject: str = "generated") -> tuple[list[st
 def meanings(rows: list[dict]) -> list[str]:
     """ "LSE-C: what it means" for every row."""
     return [f"{row['figure']}: {row['meaning']}" for row in rows]
+
+
+def verdict_text(verdicts: dict[str, list[dict]]) -> str:
+    """Every verdict table as markdown under its name, for the terminal."""
+    return "\n".join(
+        f"\n{name}:\n" + "\n".join(markdown_table(*verdict_cells(rows))) for name, rows in verdicts.items()
+    )
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:

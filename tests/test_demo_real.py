@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from facekit.cli import main
-from facekit.demo_real import DEMO_DATA, GENERATOR, IMAGE_FIGURES, SYNC_FIGURES
-from facekit.verdict import FIGURES, verdict, verdict_cells, verdict_rows
+from facekit.demo_real import DEMO_DATA, DUB_FIGURES, GENERATOR
+from facekit.verdict import FIGURES, IMAGE_FIGURES, verdict, verdict_cells, verdict_rows
 from facekit.zoo import ZOO_ENV, read_registry, zoo_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_verdict_rows_per_figure_and_baseline():
 
 
 def test_every_demo_figure_states_its_direction():
-    for key in SYNC_FIGURES + IMAGE_FIGURES:
+    for key in DUB_FIGURES + IMAGE_FIGURES:
         assert FIGURES[key].meaning and FIGURES[key].direction.endswith("is better")
 
 
