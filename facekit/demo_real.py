@@ -93,7 +93,7 @@ def run_real_demo(
 ) -> dict:
     """Steps 1-5 of the module docstring into ``out``; returns the summary written to ``out/summary.json``.
 
-    ``training_expert``: also score the dubs with ``grid-s1-expert`` (about 30 s more)."""
+    ``training_expert``: also score the dubs with ``grid-s1-expert`` (a second scoring pass, about 10 s on 2 cores)."""
     from facekit.data.clips import read_manifest
     from facekit.data.grid import prepare_grid
     from facekit.demo_report import write_real_report
