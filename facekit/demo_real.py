@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +92,8 @@ def sync_values(scored: dict) -> dict[str, dict]:
 def run_real_demo(
     out: str | Path, training_expert: bool = False, workers: int = 1, log: Callable[[str], None] = print
 ) -> dict:
-    """Steps 1-5 of the module docstring into ``out``; returns the summary written to ``out/summary.json``.
+    """Steps 1-5 of the module docstring into ``out``; returns the summary written to ``out/summary.json``. The
+    videos of an earlier run in ``out/crossdub`` are made anew; the prepared clips in ``out/data`` are reused.
 
     ``training_expert``: also score the dubs with ``grid-s1-expert`` (a second scoring pass, about 10 s on 2 cores)."""
     from facekit.data.clips import read_manifest
@@ -104,6 +106,7 @@ def run_real_demo(
     start = time.perf_counter()
     out = Path(out)
     data = out / "data"
+    shutil.rmtree(out / "crossdub", ignore_errors=True)  # cross_dub keeps videos it finds: those of an older model
     log(f"[1/5] preparing the shipped GRID clips ({DEMO_DATA}) into {data}/ ...")
     prepared = prepare_grid(DEMO_DATA / "s1" / "video", data, DEMO_DATA / "s1" / "align", workers=workers,
                             progress=False)  # fmt: skip
@@ -122,11 +125,12 @@ def run_real_demo(
     }
     verdicts["image"] = verdict_rows(image["summary"], IMAGE_FIGURES, IMAGE_BASELINES)
     sentences = {Path(i.extra["video"]).stem: i.extra.get("sentence") for i in read_manifest(data)[1]}
-    clips = [
-        {"id": Path(pair["speech"]).stem, "sentence": sentences.get(Path(pair["speech"]).stem), **pair,
-         "face_unchanged": str(out / "crossdub" / "face_unchanged" / f"{Path(pair['speech']).stem}.mp4")}
-        for pair in scored[JUDGE]["generated"]["pairs"]
-    ]  # fmt: skip
+    clips = []
+    for pair in scored[JUDGE]["generated"]["pairs"]:
+        speech = Path(pair["speech"])
+        clips.append({"id": speech.stem, "sentence": sentences.get(speech.stem), **pair,
+                      "ground_truth": str(out / "crossdub" / "ground_truth" / speech.name),
+                      "face_unchanged": str(out / "crossdub" / "face_unchanged" / f"{speech.stem}.mp4")})  # fmt: skip
     # each benchmark run judges the same real videos, so their warnings recur: listed once
     warnings = [w for result in scored.values() for run in result.values() for w in run["warnings"]]
     warnings += image["warnings"]
