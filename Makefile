@@ -1,5 +1,5 @@
 # facekit: two commands do everything on a fresh machine.
-#   make demo   -- the main job on the built-in default (no data to fetch)
+#   make demo   -- the main job: the shipped GRID generator dubs shipped real clips (no data to fetch)
 #   make test   -- lint, format check and the test suite
 # Each creates ./.venv and installs what it needs on first use.
 

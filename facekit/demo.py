@@ -1,4 +1,4 @@
-"""The main job, ``facekit demo``: no data and no checkpoint of yours needed.
+"""``facekit demo --from-scratch``: the kit end to end from nothing -- no data, no checkpoint, no shipped model.
 
 1. synthesise a small talking-face corpus (``demo_config``), with some identities held out;
 2. train a sync expert and a generator on it -- or reuse the demo's own cached result (the cache key is the config
@@ -7,7 +7,8 @@
    path as ``facekit generate --aligned``;
 4. evaluate it against that identity's real clip (mouth SSIM / PSNR / L1 beside the trivial baselines, and the
    sync expert's LSE-D / LSE-C / offset beside the real clip's own) and the whole held-out split;
-5. write ``report.html`` (videos, tables, plots) and ``summary.json``.
+5. write ``report.html`` (videos, tables, plots, and per figure whether the generator beats each baseline:
+   ``facekit.verdict``) and ``summary.json``.
 
 About 8-9 minutes on 2 CPU cores from nothing, about 1 minute with the cache.
 """
@@ -27,6 +28,16 @@ import numpy as np
 
 import facekit
 from facekit.config import Config, apply_overrides, get_preset
+from facekit.verdict import (
+    IMAGE_BASELINES,
+    IMAGE_FIGURES,
+    SYNC_FIGURES,
+    html_table,
+    meanings,
+    verdict_cells,
+    verdict_rows,
+    verdict_text,
+)
 
 DEMO_OVERRIDES = [
     "synth.num_identities=16",
@@ -142,6 +153,7 @@ def run_demo(
         "poster": made["poster"],
         "clip_scores": one,
         "held_out": {"clips": split["clips"], **split["summary"]},
+        "verdicts": demo_verdicts(one, split["summary"]),
         "warnings": one["warnings"] + split["warnings"],
         "expert": {"checkpoint": str(runs["expert"]), **_stage(runs["expert"])},
         "generator": {"checkpoint": str(runs["generator"]), **_stage(runs["generator"])},
@@ -149,8 +161,20 @@ def run_demo(
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     report = write_demo_report(summary, runs, out)
     summary["report"] = str(report)
+    log(verdict_text(summary["verdicts"]))
     log(f"\nfacekit demo: done in {summary['seconds'] / 60:.1f} min. Open {report}")
     return summary
+
+
+def demo_verdicts(clip: dict, held_out: dict) -> dict[str, list[dict]]:
+    """Whether the generator beats each baseline, per figure: the unseen clip's and the held-out split's mouth figures
+    against the trivial baselines, their sync figures against the real clip(s)."""
+    return {
+        "clip_image": verdict_rows(clip, IMAGE_FIGURES, IMAGE_BASELINES),
+        "clip_sync": verdict_rows(clip, SYNC_FIGURES, {"ground_truth": "real clip"}),
+        "held_out_image": verdict_rows(held_out, IMAGE_FIGURES, IMAGE_BASELINES),
+        "held_out_sync": verdict_rows(held_out, SYNC_FIGURES, {"ground_truth": "real clips"}),
+    }
 
 
 def _stage(checkpoint: Path) -> dict:
@@ -254,13 +278,13 @@ def write_demo_report(summary: dict, runs: dict, out: Path) -> Path:
         plot_training(runs["root"], figures / "training.png"),
     ]
     rows = [("generated", "generated"), ("reference frame pasted", "reference_pasted"), ("mean mouth", "mean_mouth")]
-    clip_table = _table(
+    clip_table = html_table(
         ["method", "mouth L1", "mouth SSIM", "mouth PSNR (dB)", "LSE-D", "LSE-C", "offset"],
         [[label, *_fmt(scores.get(key, {}), "mouth_l1", "mouth_ssim", "mouth_psnr", "lse_d", "lse_c", "offset")]
          for label, key in [*rows, ("real clip", "ground_truth")]],
     )  # fmt: skip
     held = summary["held_out"]
-    split_table = _table(
+    split_table = html_table(
         ["method", "mouth L1", "mouth SSIM", "mouth PSNR (dB)", "LSE-D", "LSE-C", "share at offset 0"],
         [[label, *_fmt(held.get(key, {}), "mouth_l1", "mouth_ssim", "mouth_psnr", "lse_d", "lse_c",
                        "offset_zero_share")]
@@ -289,10 +313,12 @@ the generator painted every frame's mouth. Made in {summary["seconds"] / 60:.1f}
 protocol with the demo's own sync expert (checkpoint id {scores["generated"].get("expert_id")}); the generator was
 trained against this same expert, which flatters its sync figures.</p>
 {clip_table}
+{_verdicts(summary["verdicts"], "clip")}
 <p>Does the expert find the real clip in sync (best offset 0, a clear dip)? {in_sync} (offset {real.get("offset")},
 LSE-C {_num(real.get("lse_c"))}). Where it does not, its figures for this clip say little about lip sync.</p>
 <h2>All held-out clips ({held["clips"]})</h2>
 {split_table}
+{_verdicts(summary["verdicts"], "held_out")}
 <p>{html.escape(str(held.get("ground_truth_in_sync", "")))}</p>
 <h2>Plots</h2>
 {"".join(f'<p><img src="{_rel(p, out)}" width="640"></p>' for p in plots)}
@@ -328,10 +354,15 @@ def _fmt(values: dict, *keys: str) -> list[str]:
     return [_num(values.get(k)) for k in keys]
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _verdicts(verdicts: dict[str, list[dict]], scope: str) -> str:
+    """The verdict tables of ``scope`` ("clip" or "held_out"): does the generator beat each baseline, per figure."""
+    parts = []
+    for kind, title in (("image", "mouth figures against the trivial baselines"), ("sync", "lip sync")):
+        rows = verdicts[f"{scope}_{kind}"]
+        if rows:
+            items = "".join(f"<li>{html.escape(m)}</li>" for m in meanings(rows))
+            parts.append(f"<p><b>Verdict, {title}:</b></p>{html_table(*verdict_cells(rows))}<ul>{items}</ul>")
+    return "".join(parts)
 
 
 def plot_training(root: Path, path: Path) -> Path:

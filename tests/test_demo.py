@@ -1,5 +1,6 @@
 """The main job end to end on a tiny setting: corpus -> train (then reuse) -> generate an unseen face -> report."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -62,6 +63,13 @@ def test_demo_runs_end_to_end_then_reuses_its_cache(tmp_path):
     # the real clip's own verdict under the expert, and the held-out split's count
     assert "Does the expert find the real clip in sync" in report and "real videos found in sync by" in report
     assert isinstance(scores["ground_truth"]["in_sync"], bool)
+    verdicts = summary["verdicts"]  # per figure, whether the generator beats each baseline, in words on the page
+    assert verdicts["clip_image"] and verdicts["clip_sync"] and verdicts["held_out_image"] and verdicts["held_out_sync"]
+    table_rows = [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(<td>.*?)</tr>", report)]
+    for rows in verdicts.values():
+        for row in rows:
+            words = [b["verdict"] for b in row["baselines"].values()]
+            assert any(c[0] == html.escape(row["figure"]) and c[-len(words) :] == words for c in table_rows), row
     lines.clear()
     again = run_demo(out, overrides=TINY, cache=cache, workers=1, log=lines.append, stages=STAGES)
     assert sum("reusing the cached run" in line for line in lines) == 2  # no training the second time
