@@ -48,6 +48,15 @@ def check_models(names: tuple[str, ...] = (GENERATOR, JUDGE)) -> None:
         )
 
 
+def prepare_demo_clips(data: str | Path, workers: int = 1) -> dict:
+    """Prepare the shipped GRID clips (``DEMO_DATA``) into ``data`` as ``facekit prepare`` does (96-px crops, audio,
+    transcripts, a manifest; a few seconds per clip); returns ``facekit.data.grid.prepare_grid``'s summary."""
+    from facekit.data.grid import prepare_grid
+
+    video, align = DEMO_DATA / "s1" / "video", DEMO_DATA / "s1" / "align"
+    return prepare_grid(video, data, align, workers=workers, progress=False)
+
+
 def write_face_unchanged(speech_video: str | Path, face_video: str | Path, out: Path) -> Path:
     """The trivial dub: ``face_video``'s frames as they are, with ``speech_video``'s audio, at the length and in the
     encoding ``facekit generate`` writes (its face loop, crf ``OUTPUT_CRF``) -> ``out``."""
@@ -97,7 +106,6 @@ def run_real_demo(
 
     ``training_expert``: also score the dubs with ``grid-s1-expert`` (a second scoring pass, about 10 s on 2 cores)."""
     from facekit.data.clips import read_manifest
-    from facekit.data.grid import prepare_grid
     from facekit.demo_report import write_real_report
     from facekit.evaluation import evaluate_generator
     from facekit.report import jsonable
@@ -108,8 +116,7 @@ def run_real_demo(
     data = out / "data"
     shutil.rmtree(out / "crossdub", ignore_errors=True)  # cross_dub keeps videos it finds: those of an older model
     log(f"[1/5] preparing the shipped GRID clips ({DEMO_DATA}) into {data}/ ...")
-    prepared = prepare_grid(DEMO_DATA / "s1" / "video", data, DEMO_DATA / "s1" / "align", workers=workers,
-                            progress=False)  # fmt: skip
+    prepared = prepare_demo_clips(data, workers)
     log(f"[2/5] cross-dubbing with {GENERATOR}, judged by {JUDGE} ...")
     scored = {JUDGE: score_dubs(data, out / "crossdub", JUDGE, prepared["prepared"], log)}
     if training_expert:
