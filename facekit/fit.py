@@ -119,6 +119,7 @@ class Progress:
         self._stop.clear()
         if self.bar is not None:
             self.bar.set_description(f"fit [{stage}]")
+            self.bar.set_postfix_str("", refresh=False)  # the last stage's step and loss are not this one's
 
         def loop() -> None:
             while not self._stop.wait(2.0):
