@@ -12,8 +12,8 @@ Measured with the folder benchmark (``facekit.benchmark``: both videos cut with 
 the 96 px aligned crop: the outer jaw line's landmark distance (68-point 0-4 and 12-16, ``jaw_lmd``) of the output
 against the input video, beside the same figure for the input merely re-encoded (decoded and written again as
 ``facekit generate`` writes, crf 12): what detection and encoding alone cost. Head motion of a clip: the RMS distance
-of the eye-and-nose centroid (68-point 27-47) from its mean over the clip, in crop pixels (the crop puts the eyes
-0.25 crop sides apart).
+of the eye-and-nose centroid (68-point 27-47) from its mean over the clip, in crop pixels (scaled by the crop
+alignment's own scale, ``facekit.data.crop.fit_similarity``).
 
 Writes ``OUT/results.json`` (per clip and mean), ``OUT/README.md`` (the table) and ``OUT/frame_<clip>.png``: the
 frame of the most-moving clip farthest from its first frame's head position, input | output (2x, nearest).
@@ -32,17 +32,17 @@ CROP = 96
 
 
 def head_motion(video: Path) -> tuple[float, int]:
-    """(RMS head motion in crop pixels, the frame farthest from the first frame's head position) of ``video``."""
+    """(RMS head motion in crop pixels, the frame farthest from the first frame's head position) of ``video``: the
+    eye-and-nose centroid, scaled to crop pixels by the crop alignment's own scale (``facekit.data.crop``)."""
+    from facekit.data.crop import fit_similarity
     from facekit.data.video import read_video, resample_fps
     from facekit.metrics.landmarks import detect_landmarks
 
     landmarks = detect_landmarks(resample_fps(*read_video(video)), every=5)
     found = np.isfinite(landmarks).all(axis=(1, 2))
-    upper = landmarks[found][:, 27:48]  # nose and eyes: the head, not the jaw
-    eyes = np.linalg.norm(upper[:, 45 - 27] - upper[:, 36 - 27], axis=-1).mean()  # outer eye corners
-    to_crop = 0.25 * CROP / (eyes * 0.78)  # outer corners are ~1.28x the eye-centre distance the crop fixes
-    centre = upper.mean(axis=1)
-    rms = float(np.sqrt(((centre - centre.mean(0)) ** 2).sum(-1).mean()) * to_crop)
+    alpha, _ = fit_similarity(landmarks[found], CROP)  # video pixels per crop pixel, per frame
+    centre = landmarks[found][:, 27:48].mean(axis=1)  # nose and eyes: the head, not the jaw
+    rms = float(np.sqrt(((centre - centre.mean(0)) ** 2).sum(-1).mean()) / np.abs(alpha).mean())
     far = int(np.flatnonzero(found)[np.linalg.norm(centre - centre[0], axis=-1).argmax()])
     return rms, far
 

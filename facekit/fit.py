@@ -23,8 +23,10 @@ from importlib import resources
 from pathlib import Path
 
 from facekit.config import Config, ConfigError, apply_overrides, get_preset
+from facekit.verdict import FIGURES, IMAGE_FIGURES, SYNC_FIGURES
 
 DEFAULT_RECIPE = "one_person"
+CARD_FIGURES = [*IMAGE_FIGURES, *SYNC_FIGURES]  # the held-out table's columns
 
 
 def load_recipe(name_or_path: str = DEFAULT_RECIPE) -> dict:
@@ -35,7 +37,7 @@ def load_recipe(name_or_path: str = DEFAULT_RECIPE) -> dict:
             text = path.read_text()
         else:
             text = resources.files("facekit.recipes").joinpath(f"{name_or_path}.json").read_text()
-    except (OSError, FileNotFoundError) as exc:
+    except OSError as exc:
         raise ConfigError(f"recipe {name_or_path!r}: cannot read it ({exc}); give a recipe JSON or a name") from exc
     try:
         recipe = json.loads(text)
@@ -219,8 +221,7 @@ def fit(
     paths = FitPaths(out)
     state = FitState(out, recipe, list(extra), command)
     data_root = Path(data) if data is not None else paths.data
-    total = 3600 * hours
-    bar = Progress(total, progress)
+    bar = Progress(3600 * hours, progress)
     try:
         if videos is not None:
             _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))
@@ -228,11 +229,10 @@ def fit(
             cfg = expert_config(recipe, [*extra, *seed])
             _timed(state, name, bar, run_dir / "log.jsonl", partial(train_expert, cfg, data_root, run_dir, False))
         minutes = generator_minutes(recipe, hours, state)
-        init = ""
+        init, expert = "", str(paths.expert / "last.pt")
         for k, stage in enumerate(recipe["stages"]):
             run_dir = paths.stage(recipe, k)
             cfg = stage_config(recipe, k, minutes * stage["share"], init, extra)
-            expert = str(paths.expert / "last.pt")
             work = partial(train_generator, cfg, data_root, run_dir, expert_path=expert, progress=False)
             _timed(state, f"generator/{stage['name']}", bar, run_dir / "log.jsonl", work)
             init = str(run_dir / "last.pt")
@@ -315,7 +315,7 @@ def _evaluate(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, l
 
 
 def _headline(summary: dict) -> dict:
-    keep = ("mouth_l1", "mouth_ssim", "mouth_psnr", "mouth_lpips", "lse_d", "lse_c", "offset_zero_share")
+    keep = (*CARD_FIGURES, "offset_zero_share")
     return {f"{who} {k}": round(v, 4) for who in ("generated", "reference_pasted", "mean_mouth", "ground_truth")
             for k, v in summary.get(who, {}).items() if k in keep and v is not None}  # fmt: skip
 
@@ -381,22 +381,18 @@ def card_markdown(card: dict) -> str:
     held = figs.get("held_out")
     if held:
         lines += [f"## Held-out clips ({held['clips']}), in the crop, judged by the judge expert", "",
-                  "| | mouth L1 (lower is better) | mouth SSIM (higher) | mouth PSNR dB (higher) | mouth LPIPS (lower) "
-                  "| LSE-D (lower) | LSE-C (higher) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+                  _header(CARD_FIGURES), "|---" * (len(CARD_FIGURES) + 1) + "|"]  # fmt: skip
         for who in ("generated", "reference_pasted", "mean_mouth", "ground_truth"):
-            row = held.get(who, {})
-            keys = ("mouth_l1", "mouth_ssim", "mouth_psnr", "mouth_lpips", "lse_d", "lse_c")
-            cells = [_cell(row.get(k)) for k in keys]
+            cells = [_cell(held.get(who, {}).get(k)) for k in CARD_FIGURES]
             lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
         lines.append("")
     dub = figs.get("cross_dub", {})
     if "generated" in dub:
         lines += [f"## Cross-dub: {dub['pairs']} held-out sentences, each on another held-out clip's face video", "",
-                  "| | LSE-D (lower is better) | LSE-C (higher) | offset 0 |", "|---|---|---|---|"]  # fmt: skip
+                  _header(SYNC_FIGURES)[:-1] + "| offset 0 |", "|---|---|---|---|"]  # fmt: skip
         for who in ("generated", "ground_truth"):
-            row = dub[who]
-            lines.append(f"| {who.replace('_', ' ')} | {_cell(row.get('lse_d'))} | {_cell(row.get('lse_c'))} | "
-                         f"{_cell(row.get('offset_zero_share'))} |")  # fmt: skip
+            cells = [_cell(dub[who].get(k)) for k in (*SYNC_FIGURES, "offset_zero_share")]
+            lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
         if "lse_c_share_of_real" in dub:
             lines += ["", f"Generated LSE-C is {dub['lse_c_share_of_real']:.1%} of the real videos'."]
         lines.append("")
@@ -413,6 +409,10 @@ def _stage_row(name: str, entry: dict) -> str:
     trained = f"{trained / 60:.1f}" if trained is not None else ""
     done = "yes" if entry["done"] else "no"
     return f"| {name} | {done} | {entry['seconds'] / 60:.1f} | {trained} | {entry.get('steps') or ''} |"
+
+
+def _header(keys) -> str:
+    return "| | " + " | ".join(f"{FIGURES[k].label} ({FIGURES[k].direction})" for k in keys) + " |"
 
 
 def _cell(value) -> str:

@@ -12,6 +12,8 @@ import html
 import math
 from dataclasses import dataclass
 
+from facekit.stats import METRICS
+
 SYNC_PROTOCOL = "SyncNet protocol, 5-frame windows, offsets -15..15 frames"
 
 
@@ -27,19 +29,17 @@ class Figure:
 
 
 MOUTH = "in the mouth region (the lower half of the face crop, what the generator paints) against the real frames"
-FIGURES = {
-    "lse_c": Figure(
-        "LSE-C",
-        True,
-        f"sync confidence: median minus minimum of the audio-video embedding distance over offsets ({SYNC_PROTOCOL})",
-    ),
-    "lse_d": Figure("LSE-D", False, f"sync distance: the minimum over offsets of that distance ({SYNC_PROTOCOL})"),
-    "lmd": Figure("LMD", False, "distance of the 20 mouth landmarks to the real video's, in crop pixels"),
-    "mouth_l1": Figure("mouth L1", False, f"mean absolute pixel difference (pixels in [0, 1]) {MOUTH}"),
-    "mouth_ssim": Figure("mouth SSIM", True, f"structural similarity (1 = identical) {MOUTH}"),
-    "mouth_psnr": Figure("mouth PSNR (dB)", True, f"peak signal-to-noise ratio, per frame capped at 100 dB, {MOUTH}"),
-    "mouth_lpips": Figure("mouth LPIPS", False, f"learned perceptual distance (LPIPS alex v0.1) {MOUTH}"),
+MEANINGS = {  # what each figure means; its label and direction are the statistics' (facekit.stats.METRICS)
+    "lse_c": "sync confidence: median minus minimum of the audio-video embedding distance over offsets "
+    f"({SYNC_PROTOCOL})",
+    "lse_d": f"sync distance: the minimum over offsets of that distance ({SYNC_PROTOCOL})",
+    "mouth_l1": f"mean absolute pixel difference (pixels in [0, 1]) {MOUTH}",
+    "mouth_ssim": f"structural similarity (1 = identical) {MOUTH}",
+    "mouth_psnr": f"peak signal-to-noise ratio, per frame capped at 100 dB, {MOUTH}",
+    "mouth_lpips": f"learned perceptual distance (LPIPS alex v0.1) {MOUTH}",
 }
+FIGURES = {key: Figure(METRICS[key].label, METRICS[key].higher_is_better, meaning) for key, meaning in MEANINGS.items()}
+FIGURES["lmd"] = Figure("LMD", False, "distance of the 20 mouth landmarks to the real video's, in crop pixels")
 
 
 # the figures and trivial baselines of ``facekit.evaluation`` that both demos judge
