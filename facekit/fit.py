@@ -10,6 +10,8 @@ the generator's, and the generator curriculum as stages that each start from the
     OUT/MODEL.md, OUT/model_card.json   written at the end, with the held-out figures
 
 Re-running the same command resumes: finished stages are skipped, an interrupted one resumes from its checkpoint.
+Re-running it with a larger ``--hours`` continues a finished run: the last stage trains on from its checkpoint for the
+extra time, and the evaluation and model card are made again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from facekit.verdict import FIGURES, IMAGE_FIGURES, SYNC_FIGURES
 
 DEFAULT_RECIPE = "one_person"
 CARD_FIGURES = [*IMAGE_FIGURES, *SYNC_FIGURES]  # the held-out table's columns
+CONTINUE_AFTER_S = 60  # a finished last stage trains on when a larger --hours gives it at least this much more
 
 
 def load_recipe(name_or_path: str = DEFAULT_RECIPE) -> dict:
@@ -194,6 +197,34 @@ def generator_minutes(recipe: dict, hours: float, state: FitState) -> float:
     return minutes
 
 
+def stage_minutes(recipe: dict, index: int, minutes: float, state: FitState) -> float:
+    """Stage ``index``'s budget: its share of the generator's ``minutes``; the last stage takes all that the earlier
+    stages left (their overheads included), so raising ``--hours`` on a finished run trains the last stage further."""
+    stages = recipe["stages"]
+    if index < len(stages) - 1:
+        return minutes * stages[index]["share"]
+    left = minutes - state.spent(*(f"generator/{s['name']}" for s in stages[:-1])) / 60
+    return max(left, 0.01)  # never 0: train.max_minutes=0 means no limit
+
+
+def _continue_if_more_time(state: FitState, recipe: dict, index: int, budget: float, log) -> None:
+    """Re-open the finished last stage (and the evaluation after it) when its budget now exceeds the time it had by
+    ``CONTINUE_AFTER_S`` or more: it resumes from its checkpoint, ``train.max_minutes`` counting the time already spent."""
+    name = f"generator/{recipe['stages'][index]['name']}"
+    entry = state.data["stages"].get(name)
+    more = 60 * budget - entry["seconds"] if entry else 0.0
+    if index < len(recipe["stages"]) - 1 or not entry or not entry["done"] or more < CONTINUE_AFTER_S:
+        return
+    entry["done"] = False
+    state.data["stages"].get("evaluate", {})["done"] = False
+    state.data.setdefault("continued", []).append(
+        {"stage": name, "had_minutes": round(entry["seconds"] / 60, 2), "budget_minutes": round(budget, 2)}
+    )
+    state.save()
+    log(f"fit: {name} was done after {entry['seconds'] / 60:.1f} min; the larger --hours gives it {budget:.1f} min: "
+        "it continues from its checkpoint, then the evaluation runs again")  # fmt: skip
+
+
 def fit(
     out: str | Path,
     hours: float,
@@ -232,7 +263,9 @@ def fit(
         init, expert = "", str(paths.expert / "last.pt")
         for k, stage in enumerate(recipe["stages"]):
             run_dir = paths.stage(recipe, k)
-            cfg = stage_config(recipe, k, minutes * stage["share"], init, extra)
+            budget = stage_minutes(recipe, k, minutes, state)
+            _continue_if_more_time(state, recipe, k, budget, log)
+            cfg = stage_config(recipe, k, budget, init, extra)
             work = partial(train_generator, cfg, data_root, run_dir, expert_path=expert, progress=False)
             _timed(state, f"generator/{stage['name']}", bar, run_dir / "log.jsonl", work)
             init = str(run_dir / "last.pt")

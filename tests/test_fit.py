@@ -124,3 +124,28 @@ def test_fit_on_a_folder_without_videos_says_so(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["fit", "--videos", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]) == 2
     assert "empty: no video files" in capsys.readouterr().err
+
+
+def test_a_larger_hours_on_a_finished_fit_trains_the_last_stage_further(corpus, tmp_path, monkeypatch):
+    recipe = tiny_recipe()
+    recipe["generator"] = [s for s in recipe["generator"] if not s.startswith("train.steps")] + ["train.steps=100000"]
+    minutes = {1.0: 0.05, 2.0: 0.25}  # the generator's budget for --hours 1 and 2: time decides the steps
+    monkeypatch.setattr(fitmod, "generator_minutes", lambda recipe, hours, state: minutes[hours])
+    monkeypatch.setattr(fitmod, "CONTINUE_AFTER_S", 1.0)
+    run, said = tmp_path / "run", []
+    fitmod.fit(run, 1.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)
+    first_speech, first_dub = _log(run / "generator/1-speech"), _log(run / "generator/2-dub")
+    before = json.loads((run / "fit.json").read_text())["stages"]
+
+    card = fitmod.fit(run, 2.0, data=corpus, recipe=recipe, progress=False, log=said.append)
+    after = json.loads((run / "fit.json").read_text())
+    assert _log(run / "generator/1-speech") == first_speech  # a finished earlier stage is not touched
+    dub = _log(run / "generator/2-dub")
+    assert dub[: len(first_dub)] == first_dub and len(dub) > len(first_dub)  # the last stage went on from its step
+    assert [r["step"] for r in dub] == list(range(1, len(dub) + 1))
+    assert after["continued"][0]["stage"] == "generator/2-dub" and any("continues" in line for line in said)
+    assert after["stages"]["evaluate"]["seconds"] > before["evaluate"]["seconds"]  # the evaluation ran again
+    assert card["stages"]["generator/2-dub"]["seconds"] > before["generator/2-dub"]["seconds"]
+
+    fitmod.fit(run, 2.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)  # nothing more to do
+    assert _log(run / "generator/2-dub") == dub
