@@ -108,13 +108,15 @@ class FitState:
 class Progress:
     """One bar over the whole run, in seconds of the budget: the stage, its step and loss, an ETA to the end."""
 
-    def __init__(self, total_seconds: float, enabled: bool = True) -> None:
+    def __init__(self, total_seconds: float, enabled: bool = True, done_seconds: float = 0.0) -> None:
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
+            # ``initial``: a resumed run's earlier seconds count as done, not as this sitting's speed (the ETA)
             fmt = "{desc} {percentage:3.0f}%|{bar}| {elapsed} elapsed, ETA {remaining} {postfix}"
-            self.bar = tqdm(total=round(total_seconds), bar_format=fmt, desc="fit")
+            total, done = round(total_seconds), min(round(done_seconds), round(total_seconds))
+            self.bar = tqdm(total=total, initial=done, bar_format=fmt, desc="fit")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -252,7 +254,7 @@ def fit(
     paths = FitPaths(out)
     state = FitState(out, recipe, list(extra), command)
     data_root = Path(data) if data is not None else paths.data
-    bar = Progress(3600 * hours, progress)
+    bar = Progress(3600 * hours, progress, sum(s["seconds"] for s in state.data["stages"].values()))
     try:
         if videos is not None:
             _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))

@@ -149,3 +149,11 @@ def test_a_larger_hours_on_a_finished_fit_trains_the_last_stage_further(corpus, 
 
     fitmod.fit(run, 2.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)  # nothing more to do
     assert _log(run / "generator/2-dub") == dub
+
+
+def test_a_resumed_fit_bar_counts_earlier_seconds_as_done_not_as_speed():
+    bar = fitmod.Progress(3600, True, done_seconds=1800)
+    try:
+        assert bar.bar.n == 1800 and bar.bar.format_dict["initial"] == 1800  # the ETA's rate counts this sitting only
+    finally:
+        bar.close()
