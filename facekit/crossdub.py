@@ -57,9 +57,11 @@ def cross_dub(
     pairs: int = 10,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Generate every pair of :func:`cross_dub_pairs` into ``out_dir/generated/<sentence>.mp4`` (videos already there
-    are kept, so another expert can score the same videos), link each sentence's real video into
-    ``out_dir/ground_truth``, and score them with the folder benchmark under ``expert``.
+    """Generate every pair of :func:`cross_dub_pairs` into ``out_dir/generated/<sentence>.mp4``, link each sentence's
+    real video into ``out_dir/ground_truth``, and score them with the folder benchmark under ``expert``.
+
+    Videos already there are kept when ``out_dir/generated/made_by.json`` names this same checkpoint (its sha256), so
+    another expert can score the same videos; videos of another checkpoint (or of an unrecorded one) are made again.
 
     Returns the benchmark's result (``facekit.report``'s shape) with ``result["pairs"]``: speech, transcript, face
     and generated video of every pair.
@@ -70,6 +72,7 @@ def cross_dub(
     out = Path(out_dir)
     (out / "generated").mkdir(parents=True, exist_ok=True)
     (out / "ground_truth").mkdir(parents=True, exist_ok=True)
+    _keep_only_videos_of(checkpoint, out / "generated", log)
     made_pairs = []
     for speech, face in cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "transcript"))):
         video = Path(speech.extra["video"])
@@ -88,6 +91,24 @@ def cross_dub(
     result = run_benchmark(out / "generated", out / "ground_truth", expert, progress=True)
     result["pairs"] = made_pairs
     return result
+
+
+def _keep_only_videos_of(checkpoint: str | Path, folder: Path, log: Callable[[str], None]) -> None:
+    """Delete ``folder``'s videos unless its ``made_by.json`` names ``checkpoint``'s file hash; then record it."""
+    import json
+
+    from facekit.metrics.sync import checkpoint_id
+
+    stamp = folder / "made_by.json"
+    made_by = {"checkpoint": str(checkpoint), "checkpoint_id": checkpoint_id(checkpoint)}
+    recorded = json.loads(stamp.read_text()) if stamp.is_file() else None
+    old = sorted(folder.glob("*.mp4"))
+    if old and (recorded or {}).get("checkpoint_id") != made_by["checkpoint_id"]:
+        was = f"checkpoint {recorded['checkpoint_id']}" if recorded else "an unrecorded checkpoint"
+        log(f"{folder}: {len(old)} videos of {was}, not of {checkpoint} ({made_by['checkpoint_id']}): made again")
+        for video in old:
+            video.unlink()
+    stamp.write_text(json.dumps(made_by, indent=2) + "\n")
 
 
 def speech_face_matrix(

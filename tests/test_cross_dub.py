@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from facekit.config import apply_overrides
 from facekit.crossdub import cross_dub, cross_dub_pairs, held_out_clips
@@ -42,9 +43,18 @@ def test_cross_dub_generates_scores_and_reuses_the_videos(grid, runs, tmp_path):
     assert len(pairs) >= 2 and result["clips"] == len(pairs)
     assert all(p["speech"] != p["face"] for p in pairs)
     assert {"lse_c", "lse_d", "offset_zero_share"} <= set(result["summary"]["generated"])
-    made = sorted(p.name for p in (tmp_path / "out" / "generated").iterdir())
+    made = sorted(p.name for p in (tmp_path / "out" / "generated").glob("*.mp4"))
     assert made == sorted(f"{Path(p['speech']).stem}.mp4" for p in pairs)
     # a second run (another expert, say) scores the same videos without making them again
-    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "generated").iterdir()}
+    videos = lambda: {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "generated").glob("*.mp4")}  # noqa: E731
+    before = videos()
     assert cross_dub(*args, log=lambda line: None)["pairs"] == pairs
-    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "generated").iterdir()}
+    assert before == videos()
+    # another checkpoint in the same folder never scores the first one's videos: they are made again
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    other = save_generator(tmp_path / "gen2.pt", model, cfg)
+    said = []
+    cross_dub(other, *args[1:], log=said.append)
+    assert set(videos()) == set(before) and all(videos()[p] != t for p, t in before.items())
+    assert any("made again" in line for line in said)
