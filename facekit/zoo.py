@@ -87,6 +87,14 @@ def _training_seconds(log: Path, batch_size: int) -> float | None:
     return round(seconds, 1) if records else None
 
 
+def _training_record(state: dict, step: int, log: Path, batch_size: int) -> dict:
+    """Steps and time: the trainer's own clock when the checkpoint keeps it (``elapsed_s``, summed over resumes),
+    else an estimate from the log (checkpoints made before facekit kept it)."""
+    if state.get("elapsed_s"):
+        return {"steps": step, "seconds": round(float(state["elapsed_s"]), 1)}
+    return {"steps": step, "seconds_estimated": _training_seconds(log, batch_size)}
+
+
 def _read_notes(path: str | Path | None) -> dict:
     if path is None:
         return {}
@@ -165,7 +173,7 @@ def export_model(
         "data": {"source": data_source, "licence": licence},
         "split": split,
         "config": state["config"],
-        "training": {"steps": step, "seconds_estimated": _training_seconds(run_dir / "log.jsonl", batch_size)},
+        "training": _training_record(state, step, run_dir / "log.jsonl", batch_size),
         "figures": figures,
         "notes": notes.get("notes"),
         "source_checkpoint": {"file": f"{run_dir.name}/{source.name}", "sha256": sha256_of(source)},
@@ -187,11 +195,11 @@ def export_model(
 def model_markdown(card: dict) -> str:
     """The model card as a page to read (MODEL.md)."""
     split, training = card["split"], card["training"]
-    seconds = training["seconds_estimated"]
+    seconds = training.get("seconds") or training.get("seconds_estimated")
     took = ""
     if seconds:
-        took = f", about {seconds / 60:.1f} min" if seconds >= 60 else f", about {seconds} s"
-        took += " (estimated from log.jsonl)"
+        took = f", {seconds / 60:.1f} min" if seconds >= 60 else f", {seconds} s"
+        took += " (the trainer's clock, over every resume)" if training.get("seconds") else " (estimated from log.jsonl)"
     lines = [
         f"# {card['name']}",
         "",
