@@ -211,7 +211,7 @@ def stage_minutes(recipe: dict, index: int, minutes: float, state: FitState) -> 
 
 def _continue_if_more_time(state: FitState, recipe: dict, index: int, budget: float, log) -> None:
     """Re-open the finished last stage (and the evaluation after it) when its budget now exceeds the time it had by
-    ``CONTINUE_AFTER_S`` or more: it resumes from its checkpoint, ``train.max_minutes`` counting the time already spent."""
+    ``CONTINUE_AFTER_S`` or more: it resumes from its checkpoint (``train.max_minutes`` counts the time spent)."""
     name = f"generator/{recipe['stages'][index]['name']}"
     entry = state.data["stages"].get(name)
     more = 60 * budget - entry["seconds"] if entry else 0.0

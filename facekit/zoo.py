@@ -199,7 +199,8 @@ def model_markdown(card: dict) -> str:
     took = ""
     if seconds:
         took = f", {seconds / 60:.1f} min" if seconds >= 60 else f", {seconds} s"
-        took += " (the trainer's clock, over every resume)" if training.get("seconds") else " (estimated from log.jsonl)"
+        clock = "the trainer's clock, over every resume" if training.get("seconds") else "estimated from log.jsonl"
+        took += f" ({clock})"
     lines = [
         f"# {card['name']}",
         "",
