@@ -1,0 +1,5 @@
+#!/bin/bash
+# issue 16 lever 1: LPIPS + hinge GAN fine-tune of the continued fit model (same data, split, expert, 4-dub settings)
+cd "$(dirname "$0")/../../.."  # the repository root; runs/ and the fit run folder as in RESULTS.md
+cp runs/fit-grid-s1/generator/4-dub/last.pt runs/grid-s1-cont.pt
+exec .venv/bin/facekit train generator --run-dir runs/sharp-1 --data runs/fit-grid-s1/data --expert runs/fit-grid-s1/expert/last.pt --preset cpu --set data.image_size=96 --set data.mouth_size=48 --set data.split_by=sentence --set data.num_frames=5 --set model.cascade.order=text,audio --set train.batch_size=4 --set train.ssim_weight=1.0 --set train.steps=1000000 --set train.log_every=50 --set train.checkpoint_every=500 --set data.still_face_prob=0.5 --set data.other_reference_prob=0.5 --set train.lr=1e-4 --set train.sync_weight=0.1 --set data.other_face_prob=0.5 --set train.seed=4 --set train.max_minutes=25 --set train.init_from=runs/grid-s1-cont.pt --set train.perceptual_weight=2.0 --set train.gan_weight=0.05
