@@ -3,7 +3,7 @@
 For each ``notebooks/*.ipynb`` (copied to a scratch folder, so no output reaches the repository): open it in
 JupyterLab, "Run All Cells", time it to the last cell, count error/stderr outputs and figures that reached the page as
 text, then move the notebook's first widget control (a dropdown to its next option, a slider three steps, a checkbox)
-and screenshot the control's cell before and after. Notebook 00's real-face video and 07's first chart are
+and screenshot the control's output area before and after. Notebook 00's real-face video and 07's first chart are
 screenshot too. Writes ``OUT/report.json`` and ``OUT/*.jpg``.
 
 Needs what the tests do not: ``pip install playwright`` and a Chromium on PATH (Debian: ``apt-get install chromium``);
@@ -69,7 +69,7 @@ def free_port() -> int:
 def start_lab(root: Path, settings: Path, port: int, token: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "JUPYTERLAB_SETTINGS_DIR": str(settings)}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.root_dir={root}",
-           f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True"]  # fmt: skip
+           f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root"]  # fmt: skip
     lab = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(120):
         try:
@@ -96,8 +96,9 @@ def changed_share(a: bytes, b: bytes) -> float:
     return 1.0 if x.shape != y.shape else float((np.abs(x - y).max(axis=2) > 8).mean())
 
 
-def cell_of(locator):
-    return locator.locator("xpath=ancestor::div[contains(@class, 'jp-Cell ')][1]")
+def outputs_of(locator):
+    """The output area of the cell holding ``locator`` (its code left out of the screenshot)."""
+    return locator.locator("xpath=ancestor::div[contains(@class, 'jp-Cell-outputWrapper')][1]")
 
 
 def run_notebook(page, base: str, name: str, out: Path, timeout_s: float) -> dict:
@@ -136,7 +137,7 @@ def move_first_control(page, out: Path, stem: str) -> dict:
     if not found:
         return {"found": False}
     kind, control = found[0][0], found[0][1].first
-    cell = cell_of(control)
+    cell = outputs_of(control)
     cell.scroll_into_view_if_needed()
     time.sleep(1.0)
     before = cell.screenshot()
@@ -177,7 +178,7 @@ def shot_first(page, selector: str, path: Path, video: bool = False) -> dict:
         info.update(element.evaluate("v => ({ready_state: v.readyState, current_time: v.currentTime, "
                                      "width: v.videoWidth, height: v.videoHeight})"))  # fmt: skip
         element.evaluate("v => v.pause()")
-    jpeg(cell_of(element).screenshot(), path)
+    jpeg(outputs_of(element).screenshot(), path)
     return info
 
 
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page = browser.new_page(viewport={"width": 1400, "height": 1600})
                 page.goto(f"http://127.0.0.1:{port}/lab?token={token}")
                 page.wait_for_selector(".jp-LabShell", timeout=120_000)
                 for name in names:
