@@ -137,16 +137,17 @@ def move_first_control(page, out: Path, stem: str) -> dict:
     if not found:
         return {"found": False}
     kind, control = found[0][0], found[0][1].first
-    cell = outputs_of(control)
-    cell.scroll_into_view_if_needed()
+    area = outputs_of(control)
+    area.scroll_into_view_if_needed()
     time.sleep(1.0)
-    before = cell.screenshot()
+    before = area.screenshot()
     if kind == "dropdown":
         options = control.locator("option").all_inner_texts()
-        current = control.input_value()
-        values = [o for o in control.locator("option").evaluate_all("os => os.map(o => o.value)")]
-        control.select_option(values[(values.index(current) + 1) % len(values)])
-        moved = f"{options[values.index(current)]!r} -> {options[(values.index(current) + 1) % len(values)]!r}"
+        values = control.locator("option").evaluate_all("os => os.map(o => o.value)")
+        now = values.index(control.input_value())
+        following = (now + 1) % len(values)
+        control.select_option(values[following])
+        moved = f"{options[now]!r} -> {options[following]!r}"
     elif kind == "slider":
         control.focus()
         for _ in range(3):
@@ -158,7 +159,7 @@ def move_first_control(page, out: Path, stem: str) -> dict:
     page.wait_for_timeout(1000)
     page.wait_for_function(f"({STATE_JS})().status === 'idle'", timeout=120_000)
     time.sleep(2.0)  # the Output widget's redraw
-    after = cell.screenshot()
+    after = area.screenshot()
     jpeg(before, out / f"{stem}_widget_before.jpg")
     jpeg(after, out / f"{stem}_widget_after.jpg")
     return {"found": True, "kind": kind, "moved": moved, "pixels_changed": round(changed_share(before, after), 4),
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "definition": "seconds_run_all: 'Run All Cells' to the last cell done, the kernel already started; "
                       "seconds_with_kernel_start: from opening the notebook. errors/stderr/figures_as_text: outputs "
                       "on the page. widget: the first control moved after the run, pixels_changed between the "
-                      "before and after screenshots of its cell.",
+                      "before and after screenshots of its output area.",
         "notebooks": rows,
     }  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

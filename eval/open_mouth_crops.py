@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         print("open_mouth_crops: give each --checkpoint as LABEL=PATH, e.g. before=grid-s1", file=sys.stderr)
         return 2
 
-    import torch
     from PIL import Image, ImageDraw
 
     from facekit.checkpoints import load_generator
@@ -59,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     from facekit.evaluation import choose_clips, generate_frames
 
     models = [(label, *load_generator(path)) for label, path in pairs]
-    _, first, cfg = models[0]
-    infos, notes = choose_clips(pairs[0][1], load_contract(pairs[0][1], "generator"), cfg.data, args.data, "eval")
+    contracts = [load_contract(path, "generator") for _, path in pairs]
+    if any(c.split != contracts[0].split for c in contracts[1:]):
+        print("open_mouth_crops: the checkpoints record different splits; compare models of one split", file=sys.stderr)
+        return 2
+    infos, notes = choose_clips(pairs[0][1], contracts[0], models[0][2].data, args.data, "eval")
     for note in notes:
         print(f"open_mouth_crops: {note}", file=sys.stderr)
     by_id = {i.id: i for i in infos}
@@ -70,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         tiles = []
         for _label, model, mcfg in models:
             windows = clip_windows(clip, mcfg.data, 0, False)
-            with torch.no_grad():
-                one = {key: v[k : k + 1] for key, v in windows.items()}
-                tiles.append(generate_frames(model, one)[0])
+            tiles.append(generate_frames(model, {key: v[k : k + 1] for key, v in windows.items()})[0])
         tiles = [windows["reference"][k], *tiles, windows["target"][k]]
         half = tiles[0].shape[-2] // 2
         strip = [(t[:, half:].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8) for t in tiles]

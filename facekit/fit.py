@@ -95,7 +95,9 @@ class FitState:
         return self.data["stages"].setdefault(name, {"done": False, "seconds": 0.0})
 
     def spent(self, *names: str) -> float:
-        return sum(self.data["stages"].get(n, {}).get("seconds", 0.0) for n in names)
+        """Seconds the named stages took; with no names, the whole run so far."""
+        stages = self.data["stages"]
+        return sum(stages.get(n, {}).get("seconds", 0.0) for n in (names or stages))
 
     def save(self) -> None:
         with self._lock:  # the progress thread saves too
@@ -218,7 +220,8 @@ def _continue_if_more_time(state: FitState, recipe: dict, index: int, budget: fl
     if index < len(recipe["stages"]) - 1 or not entry or not entry["done"] or more < CONTINUE_AFTER_S:
         return
     entry["done"] = False
-    state.data["stages"].get("evaluate", {})["done"] = False
+    if "evaluate" in state.data["stages"]:
+        state.data["stages"]["evaluate"]["done"] = False
     state.data.setdefault("continued", []).append(
         {"stage": name, "had_minutes": round(entry["seconds"] / 60, 2), "budget_minutes": round(budget, 2)}
     )
@@ -254,7 +257,7 @@ def fit(
     paths = FitPaths(out)
     state = FitState(out, recipe, list(extra), command)
     data_root = Path(data) if data is not None else paths.data
-    bar = Progress(3600 * hours, progress, sum(s["seconds"] for s in state.data["stages"].values()))
+    bar = Progress(3600 * hours, progress, state.spent())
     try:
         if videos is not None:
             _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))
@@ -289,7 +292,7 @@ def _timed(state: FitState, name: str, bar: Progress, log: Path | None, work) ->
     def tick() -> float:  # saved every few seconds: a kill loses at most that much of the stage's recorded time
         entry["seconds"] = round(base + time.perf_counter() - start, 1)
         state.save()
-        return sum(s["seconds"] for s in state.data["stages"].values())
+        return state.spent()
 
     bar.follow(name, log, tick)
     try:
