@@ -14,21 +14,25 @@ A protocol (a JSON file; ``default_protocol()`` is the built-in one, recorded as
 
 Each (cell, seed) trains in ``out/runs/<cell>/seed<k>/`` and writes ``result.json`` once scored: its per-clip
 figures, the machine, and the wall and CPU seconds. A re-run skips finished runs, and a killed run resumes from its
-``last.pt``. ``train.device=auto`` trains on a GPU when one is present, from the same protocol. At the end the
-statistics of :mod:`facekit.stats` write ``table.md`` / ``table.csv`` (baselines as rows, 95% CIs, verdicts, flags)
-and ``plots/``; ``runs.json`` holds every run's record and ``budget.json`` the CPU time spent -- everything but
-``runs/`` and the experts is small enough to record.
+``last.pt``. Several processes on one machine may work on the same folder at once (``facekit ablate`` started twice
+runs two runs side by side): each run and expert is claimed by one process (:func:`claim`), and the others skip it.
+``train.device=auto`` trains on a GPU when one is present, from the same protocol. At the end the statistics of
+:mod:`facekit.stats` write ``table.md`` / ``table.csv`` (baselines as rows, 95% CIs, verdicts, flags) and
+``plots/``; ``runs.json`` holds every run's record and ``budget.json`` the CPU time spent -- everything but ``runs/``
+and the experts is small enough to record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import platform
 import resource
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from facekit import stats
@@ -45,6 +49,7 @@ QUESTIONS = {
     "the same parameter count and steps",
 }
 EXPERT = ["train.steps=1500", "train.batch_size=64", "train.lr=5e-4"]
+EXPERT_POLL_S = 10.0  # how often a process waiting for another's expert looks again
 
 
 def default_cells() -> dict[str, dict]:
@@ -69,8 +74,9 @@ def default_cells() -> dict[str, dict]:
 
 
 def default_corpus(cfg: Config) -> Path:
-    """Where ``ablation_inputs`` makes the synthetic corpus of ``cfg`` when no data is given."""
-    return Path("data") / f"synthetic-{cfg.name}-seed{cfg.synth.seed}"
+    """Where ``ablation_inputs`` makes the synthetic corpus of ``cfg`` when no data is given (its size in the name:
+    protocols at two sizes must not share a corpus)."""
+    return Path("data") / f"synthetic-{cfg.name}-{cfg.data.image_size}px-seed{cfg.synth.seed}"
 
 
 def default_protocol(preset: str = "cpu") -> dict:
@@ -90,14 +96,14 @@ def default_protocol(preset: str = "cpu") -> dict:
             *("data.num_frames=5", "train.batch_size=4", "train.lr=3e-4", "train.ssim_weight=1.0"),
             *("model.base_channels=8", "model.feature_dim=64"),
         ],
-        "steps": 700,
+        "steps": 1400,
         "seeds": [0, 1, 2, 3, 4],
         "eval_clips": 24,
         "reference": "order_text_audio_mouth",
         "expert_overrides": EXPERT,
         "eval_expert_overrides": ["model.expert_loss=infonce", "train.seed=1", *EXPERT],
-        "budget": "700 steps per run (batch 4 windows x 5 frames): about 195 CPU s of training and 33 CPU s of "
-        "evaluation per run; 10.2 CPU h for both studies (eval/protocols/README.md)",
+        "budget": "1400 steps per run (batch 4 windows x 5 frames): about 330 CPU s of training and 33 CPU s of "
+        "evaluation per run; 8.6 CPU h for this study, 12.7 for both (eval/protocols/README.md)",
         "questions": QUESTIONS,
         "cells": default_cells(),
     }
@@ -152,6 +158,49 @@ def machine(device: str) -> dict:
     return record
 
 
+def _alive(owner: dict) -> bool:
+    """Whether the process that wrote a claim is still running (a claim from another machine counts as alive)."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claim(folder: Path) -> Iterator[dict | None]:
+    """Claim ``folder`` for this process while the block runs: yields None when claimed here, else the claim of the
+    live process that holds it (``{"pid", "host"}``). A claim left by a process that died is taken over."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".claim"
+    mine = {"pid": os.getpid(), "host": socket.gethostname()}
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):  # being written or removed right now
+                time.sleep(0.1)
+                continue
+            if _alive(owner):
+                yield owner
+                return
+            path.unlink(missing_ok=True)  # its process died: take the folder over
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(mine, f)
+        break
+    try:
+        yield None
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def _expert(
     cfg: Config, overrides: list[str] | None, data: Path, folder: Path, role: str, log: Callable[[str], None]
 ) -> Path | None:
@@ -161,13 +210,17 @@ def _expert(
     if not overrides:
         return None
     log(f"facekit ablate: the {role} sync expert, in {folder}/")
-    if not (folder / "eval.json").is_file():
-        expert_cfg = apply_overrides(cfg, overrides)
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        train_expert(expert_cfg, data, folder, progress=False)
-        cost = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu_seconds() - cpu, 1)}
-        cost["machine"] = machine(expert_cfg.train.device)
-        (folder / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
+    while not (folder / "eval.json").is_file():
+        with claim(folder) as owner:
+            if owner is not None:  # another process trains it: wait for it
+                time.sleep(EXPERT_POLL_S)
+                continue
+            expert_cfg = apply_overrides(cfg, overrides)
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            train_expert(expert_cfg, data, folder, progress=False)
+            cost = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu_seconds() - cpu, 1)}
+            cost["machine"] = machine(expert_cfg.train.device)
+            (folder / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
     return folder / "last.pt"
 
 
@@ -288,7 +341,14 @@ def run_ablation(
                 raise ValueError(f"{done} was made with another config; use a new --out or delete {run_dir}")
             log(f"[{i}/{len(todo)}] {cell} seed {seed}: done earlier, skipped")
             continue
-        r = run_cell(cfg, data, run_dir, expert, eval_expert, protocol.get("eval_clips"))
+        r = None
+        with claim(run_dir) as owner:
+            if owner is None and not done.is_file():  # (another process may have finished it since the check)
+                r = run_cell(cfg, data, run_dir, expert, eval_expert, protocol.get("eval_clips"))
+        if r is None:
+            who = f"being run by process {owner['pid']}" if owner else "finished by another process"
+            log(f"[{i}/{len(todo)}] {cell} seed {seed}: {who}, skipped")
+            continue
         g = r["generated"]
         log(
             f"[{i}/{len(todo)}] {cell} seed {seed}: steps {r['resumed_from_step']}-{cfg.train.steps} on "

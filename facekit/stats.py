@@ -327,10 +327,11 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
 
     plots = []
     for m in metrics:
-        for name, fig in (
-            (f"{m}.png", plot_means(means, rows, m, ref)),
-            (f"{m}_vs_reference.png", plot_differences([c for c in comparisons if c.metric == m], ref)),
-        ):
+        figures = [(f"{m}.png", plot_means(means, rows, m, ref))]
+        paired = [c for c in comparisons if c.metric == m]
+        if paired:  # (only the reference has finished runs: nothing to compare yet)
+            figures.append((f"{m}_vs_reference.png", plot_differences(paired, ref)))
+        for name, fig in figures:
             (folder / "plots").mkdir(exist_ok=True)
             fig.savefig(folder / "plots" / name, dpi=110)
             plots.append(folder / "plots" / name)

@@ -144,3 +144,52 @@ def test_cli_runs_a_tiny_study_end_to_end_skips_finished_runs_and_resumes_a_kill
     assert (out / "table.csv").read_text() == first
     path.write_text(json.dumps({**protocol, "steps": 4}))
     assert main(args) == 2 and "another config" in capsys.readouterr().err
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_a_claim_keeps_other_processes_out_until_its_process_dies(tmp_path):
+    import os
+    import socket
+
+    from facekit.ablation import claim
+
+    folder = tmp_path / "run"
+    with claim(folder) as owner:
+        assert owner is None and json.loads((folder / ".claim").read_text())["pid"] == os.getpid()
+        with claim(folder) as second:  # a second claimant sees the live holder
+            assert second == {"pid": os.getpid(), "host": socket.gethostname()}
+        assert (folder / ".claim").is_file(), "a refused claimant must not remove the holder's claim"
+    assert not (folder / ".claim").exists()
+    (folder / ".claim").write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname()}))
+    with claim(folder) as owner:
+        assert owner is None, "a claim whose process died is taken over"
+    (folder / ".claim").write_text(json.dumps({"pid": dead_pid(), "host": "another-machine"}))
+    with claim(folder) as owner:
+        assert owner is not None, "a claim from another machine cannot be checked, so it stands"
+
+
+def test_a_run_claimed_by_a_live_process_is_left_to_it(corpus, tmp_path):
+    import os
+    import socket
+
+    from facekit.ablation import run_ablation
+
+    protocol = tiny_protocol()
+    ref = protocol["reference"]
+    protocol.update(cells={ref: protocol["cells"][ref]}, seeds=[0, 1])
+    busy = tmp_path / "abl" / "runs" / ref / "seed0"
+    busy.mkdir(parents=True)
+    (busy / ".claim").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    lines: list[str] = []
+    run_ablation(protocol, corpus, tmp_path / "abl", log=lines.append)
+    assert f"seed 0: being run by process {os.getppid()}, skipped" in lines[0]
+    assert not (busy / "result.json").exists() and (busy / ".claim").is_file()
+    assert (tmp_path / "abl" / "runs" / ref / "seed1" / "result.json").is_file()
+    assert not (tmp_path / "abl" / "runs" / ref / "seed1" / ".claim").exists()
