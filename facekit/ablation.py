@@ -201,27 +201,29 @@ def claim(folder: Path) -> Iterator[dict | None]:
         path.unlink(missing_ok=True)
 
 
-def _expert(
-    cfg: Config, overrides: list[str] | None, data: Path, folder: Path, role: str, log: Callable[[str], None]
-) -> Path | None:
-    """``folder/last.pt`` trained with ``overrides`` (once: kept when evaluated; its cost in ``folder/cost.json``)."""
+def _train_experts(cfg: Config, wanted: dict[Path, list[str]], data: Path, log: Callable[[str], None]) -> None:
+    """Train each ``folder: overrides`` expert not yet evaluated (``folder/eval.json``), its cost in
+    ``folder/cost.json``. One claimed by another process is left to it (this one trains the others meanwhile) and
+    waited for at the end."""
     from facekit.train.loop import train_expert
 
-    if not overrides:
-        return None
-    log(f"facekit ablate: the {role} sync expert, in {folder}/")
-    while not (folder / "eval.json").is_file():
-        with claim(folder) as owner:
-            if owner is not None:  # another process trains it: wait for it
-                time.sleep(EXPERT_POLL_S)
-                continue
-            expert_cfg = apply_overrides(cfg, overrides)
-            wall, cpu = time.perf_counter(), cpu_seconds()
-            train_expert(expert_cfg, data, folder, progress=False)
-            cost = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu_seconds() - cpu, 1)}
-            cost["machine"] = machine(expert_cfg.train.device)
-            (folder / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
-    return folder / "last.pt"
+    pending = [folder for folder in wanted if not (folder / "eval.json").is_file()]
+    while pending:
+        for folder in list(pending):
+            with claim(folder) as owner:
+                if owner is None and not (folder / "eval.json").is_file():
+                    log(f"facekit ablate: training the sync expert in {folder}/")
+                    expert_cfg = apply_overrides(cfg, wanted[folder])
+                    wall, cpu = time.perf_counter(), cpu_seconds()
+                    train_expert(expert_cfg, data, folder, progress=False)
+                    cost = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu_seconds() - cpu, 1)}
+                    cost["machine"] = machine(expert_cfg.train.device)
+                    (folder / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
+            if (folder / "eval.json").is_file():
+                pending.remove(folder)
+        if pending:
+            log(f"facekit ablate: waiting for another process to finish {', '.join(map(str, pending))}")
+            time.sleep(EXPERT_POLL_S)
 
 
 def ablation_inputs(
@@ -249,10 +251,14 @@ def ablation_inputs(
         log(f"facekit ablate: no --data given; using the synthetic corpus in {data}/")
         generate_corpus(cfg, data, workers=workers)
     data, out = Path(data), Path(out)
-    if expert is None:
-        expert = _expert(cfg, protocol.get("expert_overrides"), data, out / "expert", "training", log)
-    if eval_expert is None:
-        eval_expert = _expert(cfg, protocol.get("eval_expert_overrides"), data, out / "eval_expert", "judging", log)
+    wanted = {}
+    if expert is None and protocol.get("expert_overrides"):
+        expert = out / "expert" / "last.pt"
+        wanted[expert.parent] = protocol["expert_overrides"]
+    if eval_expert is None and protocol.get("eval_expert_overrides"):
+        eval_expert = out / "eval_expert" / "last.pt"
+        wanted[eval_expert.parent] = protocol["eval_expert_overrides"]
+    _train_experts(cfg, wanted, data, log)
     if expert is not None and eval_expert is not None and Path(expert).resolve() == Path(eval_expert).resolve():
         raise ValueError(
             f"{expert} is both the training and the judging sync expert; sync must be judged by an independent "

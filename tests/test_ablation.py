@@ -193,3 +193,33 @@ def test_a_run_claimed_by_a_live_process_is_left_to_it(corpus, tmp_path):
     assert not (busy / "result.json").exists() and (busy / ".claim").is_file()
     assert (tmp_path / "abl" / "runs" / ref / "seed1" / "result.json").is_file()
     assert not (tmp_path / "abl" / "runs" / ref / "seed1" / ".claim").exists()
+
+
+def test_an_expert_claimed_by_another_process_is_waited_for_after_training_the_other(corpus, tmp_path, monkeypatch):
+    import os
+    import socket
+    import threading
+    import time
+
+    from facekit import ablation
+
+    monkeypatch.setattr(ablation, "EXPERT_POLL_S", 0.05)
+    out = tmp_path / "abl"
+    (out / "expert").mkdir(parents=True)
+    (out / "expert" / ".claim").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    lines: list[str] = []
+    thread = threading.Thread(
+        target=ablation.ablation_inputs, args=(tiny_protocol(), out, corpus), kwargs={"log": lines.append}
+    )
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not (out / "eval_expert" / "eval.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert thread.is_alive(), "it must wait for the expert the other process trains"
+    assert not (out / "expert" / "last.pt").exists() and any("waiting for another process" in ln for ln in lines)
+    (out / "expert" / "eval.json").write_text("{}")  # the other process finishes
+    (out / "expert" / ".claim").unlink()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert lines[0] == f"facekit ablate: training the sync expert in {out / 'eval_expert'}/"
