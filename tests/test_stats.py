@@ -152,7 +152,8 @@ def test_table_has_the_baselines_as_rows_flags_a_cell_that_does_not_beat_them_an
     out = write_results(tmp_path, protocol, scores, num_boot=500)
     assert out["flagged"] == ["stuck"]
     table = (tmp_path / "table.md").read_text()
-    assert "| stuck | subset | 5 | **FLAG: no** |" in table and "| **learned** | order | 5 | yes |" in table
+    assert "| stuck | subset | 5 | **FLAG: no** | none |" in table  # no figure better than both baselines
+    assert "| **learned** | order | 5 | yes | mouth L1 |" in table  # the figures on which it beats both
     rows = list(csv.DictReader((tmp_path / "table.csv").open()))
     assert {r["row"] for r in rows} == {"reference_pasted", "mean_mouth", "learned", "stuck"}
     stuck_l1 = next(r for r in rows if r["row"] == "stuck" and r["metric"] == "mouth_l1")
