@@ -157,3 +157,24 @@ def test_a_resumed_fit_bar_counts_earlier_seconds_as_done_not_as_speed():
         assert bar.bar.n == 1800 and bar.bar.format_dict["initial"] == 1800  # the ETA's rate counts this sitting only
     finally:
         bar.close()
+
+
+def test_a_cross_dub_lists_sync_figures_only_on_the_card():
+    from facekit.fit import card_figures
+
+    image = {"mouth_l1": 0.1, "mouth_ssim": 0.4, "mouth_psnr": 15.8, "mouth_lpips": 0.16}
+    sync = {"lse_d": 0.93, "lse_c": 0.24, "offset_zero_share": 1.0}
+    figures = {
+        "held_out": {"clips": 3, "generated": {**image, **sync}, "mean_mouth": image, "ground_truth": sync},
+        "cross_dub": {"pairs": 2, "generated": {**image, **sync}, "ground_truth": {**image, **sync},
+                      "lse_c_share_of_real": 0.85},
+    }  # fmt: skip
+    flat = card_figures(figures)
+    assert flat["held_out generated mouth_l1"] == 0.1 and flat["held_out mean_mouth mouth_ssim"] == 0.4
+    dub = {k for k in flat if k.startswith("cross_dub")}
+    assert dub == {f"cross_dub {who} {k}" for who in ("generated", "ground_truth") for k in sync} | {
+        "cross_dub lse_c_share_of_real"
+    }, "a dub's real video shows another face: no image figure may be listed against it"
+    assert card_figures({"held_out": figures["held_out"], "cross_dub": {"skipped": "no transcripts"}}).keys() == {
+        k for k in flat if k.startswith("held_out")
+    }
