@@ -59,6 +59,8 @@ from facekit.runtime import configure_cpu
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm")
 OFFICIAL_SIZE = 224
+NOT_THE_SAME_FACE = ("not computed: the real video shows another face (a dub), so only sync can be compared with "
+                     "it")  # fmt: skip
 NO_FACE_CHECK = ("face check off (--no-face-check): no landmarks, and a video without a face would be scored as if it "
                  "had one")  # fmt: skip
 METHODS = ("generated", "ground_truth")
@@ -88,6 +90,7 @@ class BenchmarkOptions:
     sample_frames: int = 4  # frames per sample clip
     lpips_cache: str | None = None  # folder of `facekit weights lpips` (default: its default cache)
     allow_expert_overlap: bool = False  # score with an expert that trained on some of the clips (the title says so)
+    compare_images: bool = True  # off for a dub, whose real video shows another face: sync figures only
 
 
 @dataclass
@@ -364,10 +367,14 @@ def score_clip(
     record.update(generated_file=str(gen_path), ground_truth_file=str(gt_path), alignment=crops.alignment)
     if lpips_net is not None and lpips_problem(side):
         skipped["lpips"], lpips_net = lpips_problem(side), None
-    figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
-    if crops.landmarks is None:
-        skipped["lmd"] = skipped["jaw_lmd"] = NO_FACE_CHECK
+    figures: dict = {}
+    if not options.compare_images:
+        skipped["image figures and LMD"] = NOT_THE_SAME_FACE
     else:
+        figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
+    if options.compare_images and crops.landmarks is None:
+        skipped["lmd"] = skipped["jaw_lmd"] = NO_FACE_CHECK
+    elif options.compare_images:
         for key, points in (("lmd", MOUTH), ("jaw_lmd", JAW)):
             value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"], points=points)
             figures[key] = None if np.isnan(value) else value

@@ -10,6 +10,7 @@ import torch
 from facekit.config import apply_overrides
 from facekit.crossdub import cross_dub, cross_dub_pairs, held_out_clips
 from facekit.data import face
+from facekit.report import write_outputs
 from tests.test_generate import save_generator, tiny_model
 
 SENTENCES = ["bbaf2n", "bbal8p", "lrae3s", "sgib8n"]
@@ -43,6 +44,13 @@ def test_cross_dub_generates_scores_and_reuses_the_videos(grid, runs, tmp_path):
     assert len(pairs) >= 2 and result["clips"] == len(pairs)
     assert all(p["speech"] != p["face"] for p in pairs)
     assert {"lse_c", "lse_d", "offset_zero_share"} <= set(result["summary"]["generated"])
+    # the real video of a dub shows another face: no image figure or LMD may be reported against it
+    assert not {"mouth_l1", "mouth_ssim", "face_psnr", "mouth_lpips", "lmd", "jaw_lmd"} & set(
+        result["summary"]["generated"]
+    )
+    assert all("another face" in c["skipped_metrics"]["image figures and LMD"] for c in result["per_clip"])
+    write_outputs(result, tmp_path / "report")
+    assert "mouth_l1" not in (tmp_path / "report" / "report.md").read_text()
     made = sorted(p.name for p in (tmp_path / "out" / "generated").glob("*.mp4"))
     assert made == sorted(f"{Path(p['speech']).stem}.mp4" for p in pairs)
     # a second run (another expert, say) scores the same videos without making them again
