@@ -208,6 +208,7 @@ def _train_experts(cfg: Config, wanted: dict[Path, list[str]], data: Path, log: 
     from facekit.train.loop import train_expert
 
     pending = [folder for folder in wanted if not (folder / "eval.json").is_file()]
+    said = False
     while pending:
         for folder in list(pending):
             with claim(folder) as owner:
@@ -221,8 +222,10 @@ def _train_experts(cfg: Config, wanted: dict[Path, list[str]], data: Path, log: 
                     (folder / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
             if (folder / "eval.json").is_file():
                 pending.remove(folder)
-        if pending:
+        if pending and not said:
             log(f"facekit ablate: waiting for another process to finish {', '.join(map(str, pending))}")
+            said = True
+        if pending:
             time.sleep(EXPERT_POLL_S)
 
 
