@@ -346,7 +346,8 @@ def run_ablation(
         cfg = cell_config(protocol, cell, seed)
         done = run_dir / "result.json"
         if done.is_file():
-            if json.loads(done.read_text())["config"] != json.loads(cfg.to_json()):
+            made_with = Config.from_dict(json.loads(done.read_text())["config"])  # later fields: the value it had
+            if made_with.to_dict() != cfg.to_dict():
                 raise ValueError(f"{done} was made with another config; use a new --out or delete {run_dir}")
             log(f"[{i}/{len(todo)}] {cell} seed {seed}: done earlier, skipped")
             continue

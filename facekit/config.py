@@ -99,6 +99,7 @@ class TrainConfig:
     ssim_weight: float = 0.0  # weight of (1 - SSIM) on the mouth region (the lower half)
     perceptual_weight: float = 0.0  # LPIPS (alex) on the mouth region; needs `facekit weights lpips`
     gan_weight: float = 0.0  # hinge GAN with a patch discriminator on the mouth region (0 = no discriminator)
+    gan_warmup_steps: int = 0  # first steps of a run: the discriminator trains, the generator gets no GAN gradient
     init_from: str = ""  # generator/expert checkpoint whose weights start a new run (fine-tuning); "" = random init
     samples: int = 4  # sample grids (masked | generated | real) of this many held-out windows at each checkpoint
 
@@ -260,7 +261,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
 
 # Fields added after configs were first stored (in run folders and checkpoints), with the value that a config stored
 # without them was made with -- not today's default, so an older checkpoint is rebuilt as it was trained.
-ADDED = {"model.fusion_fc": "every_stage", "data.audio_offset_frames": 0, "data.mouth_driver": "oracle"}
+ADDED = {
+    "model.fusion_fc": "every_stage",
+    "data.audio_offset_frames": 0,
+    "data.mouth_driver": "oracle",
+    "train.gan_warmup_steps": 0,
+}
 
 
 def _fill_added(data: Any) -> Any:

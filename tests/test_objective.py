@@ -86,6 +86,44 @@ def test_train_step_clips_steps_and_skips_a_non_finite_loss(setup):
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
 
 
+def test_a_gans_two_players_are_clipped_apart(setup):
+    cfg, _, expert, b = setup
+    gan = apply_overrides(cfg, ["train.gan_weight=0.05"])
+    torch.manual_seed(0)
+    model = LipSyncModel(gan)
+    objective = GeneratorObjective(gan.train, expert)
+    out = objective(model, b)
+    out["loss"].backward()
+    norm = lambda ps: torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in ps if p.grad is not None]))  # noqa: E731
+    disc = [p for n, p in model.named_parameters() if n.startswith("discriminator.")]
+    gen = [p for n, p in model.named_parameters() if not n.startswith("discriminator.")]
+    assert disc and gen
+    g_norm, d_norm = norm(gen), norm(disc)
+    (small, small_norm), (large, large_norm) = sorted([(gen, g_norm), (disc, d_norm)], key=lambda pair: float(pair[1]))
+    clip = float(small_norm + large_norm) / 2  # one player is over the limit, the other under it
+    model.zero_grad()
+    out = train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), b, objective, grad_clip=clip)
+    assert torch.isclose(out["grad_norm"], g_norm, rtol=1e-4) and torch.isclose(out["d_grad_norm"], d_norm, rtol=1e-4)
+    assert torch.isclose(norm(small), small_norm, rtol=1e-4), "the player under the limit keeps its whole step"
+    assert torch.isclose(norm(large), torch.tensor(clip), rtol=1e-4)
+
+
+def test_the_gan_warm_up_trains_the_discriminator_alone(setup):
+    cfg, _, expert, b = setup
+    gan = apply_overrides(cfg, ["train.gan_weight=0.5", "train.gan_warmup_steps=3"])
+    torch.manual_seed(0)
+    model = LipSyncModel(gan)
+    objective = GeneratorObjective(gan.train, expert)
+    without = GeneratorObjective(apply_overrides(gan, ["train.gan_weight=0"]).train, expert)
+    objective.step = 2  # still warming up: the loss has the discriminator's term but not the generator's
+    warm = objective(model, b)
+    assert torch.isclose(warm["loss"], without(model, b)["loss"], atol=1e-5) and warm["d_loss"] > 0
+    assert warm["g_adv"] != 0  # recorded all the same
+    objective.step = 3
+    on = objective(model, b)
+    assert torch.isclose(on["loss"], warm["loss"] + 0.5 * on["g_adv"], atol=1e-5)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_step_under_bf16_autocast_matches_the_cpu_losses(setup):

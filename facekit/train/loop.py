@@ -155,6 +155,8 @@ def run(
         batches = [b[rank * per_rank : (rank + 1) * per_rank] for b in batches]
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=t.num_workers, pin_memory=cuda)
         for batch in loader:
+            if hasattr(step_fn, "step"):  # an objective whose terms depend on the step (the GAN warm-up)
+                step_fn.step = step
             out = train_step(net, opt, _to(batch, device, channels_last=cuda), step_fn, t.grad_clip, cuda and t.amp)
             step += 1
             seen += t.batch_size // world_size
@@ -289,7 +291,8 @@ def train_generator(
       ``data.sync_frames`` frames (``data.num_frames``), sync_weight > 0 and the expert's data contract (crop size,
       fps, sync window, mel settings) -- else a ConfigError, never a silently absent term;
     - ``perceptual_weight`` x LPIPS-alex on the mouth region (needs ``facekit weights lpips``);
-    - ``gan_weight``        x the hinge adversarial loss of a patch discriminator (trained alongside);
+    - ``gan_weight``        x the hinge adversarial loss of a patch discriminator (trained alongside; for the first
+      ``gan_warmup_steps`` steps the discriminator trains alone);
     - ``aux_weight``        x the contrastive baseline's InfoNCE term.
 
     At each checkpoint a sample grid of ``train.samples`` held-out windows is written to ``samples/step_XXXXXX.png``.

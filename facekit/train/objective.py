@@ -26,13 +26,16 @@ class GeneratorObjective:
     ``batch``: ``FaceDataset`` windows (B, K, ...) with ``recon`` (B,); per-frame terms are averaged over the frames
     that have a ground truth (recon 1). ``expert``: the frozen sync expert (None: no sync term); its audio embedding
     of a window does not depend on the generator, so it is computed once per batch without a graph, and only the
-    image branch is back-propagated. ``perceptual``: an LPIPS network (None: no LPIPS term).
+    image branch is back-propagated. ``perceptual``: an LPIPS network (None: no LPIPS term). ``step``: the run's
+    step, set by the training loop; before ``train.gan_warmup_steps`` the discriminator trains but the generator's
+    adversarial term has weight 0 (it is still recorded).
     """
 
     def __init__(self, train: TrainConfig, expert: SyncExpert | None = None, perceptual: nn.Module | None = None):
         self.weights = train
         self.expert = expert
         self.perceptual = perceptual
+        self.step = 0
 
     def __call__(self, net: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
         t = self.weights
@@ -58,7 +61,8 @@ class GeneratorObjective:
             loss = loss + t.perceptual_weight * lp
             record["lpips"] = lp.detach()
         if "d_loss" in out:
-            loss = loss + out["d_loss"] + t.gan_weight * out["g_adv"]
+            gan_weight = t.gan_weight if self.step >= t.gan_warmup_steps else 0.0
+            loss = loss + out["d_loss"] + gan_weight * out["g_adv"]
             record.update(d_loss=out["d_loss"].detach(), g_adv=out["g_adv"].detach())
         if self.expert is not None:
             sync = self.sync_loss(
@@ -76,6 +80,15 @@ class GeneratorObjective:
         return bce(prob, torch.ones_like(prob))
 
 
+def players(net: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+    """The parameters of ``net`` (DDP-wrapped or not) but its GAN discriminator's, and the discriminator's."""
+    generator, discriminator = [], []
+    for name, p in net.named_parameters():
+        is_d = name.startswith("discriminator.") or name.startswith("module.discriminator.")
+        (discriminator if is_d else generator).append(p)
+    return generator, discriminator
+
+
 def build_optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
     """The training loop's optimizer: Adam over the trainable parameters at ``train.lr``, betas (0.5, 0.999)."""
     return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train.lr, betas=(0.5, 0.999))
@@ -91,14 +104,19 @@ def train_step(
 ) -> dict[str, Tensor]:
     """One step: ``step_fn`` (under bf16 autocast if asked), backward, clip the gradient norm to ``grad_clip`` (0: no
     clip; the norm is added to the record), then the optimizer step -- skipped when the loss is not finite, instead of
-    poisoning the weights. ``batch`` is already on the model's device. Returns ``step_fn``'s record."""
+    poisoning the weights. A GAN's two players are clipped apart (``grad_norm`` the generator's, ``d_grad_norm`` the
+    discriminator's): one norm over both would let the discriminator's gradient shrink the generator's step.
+    ``batch`` is already on the model's device. Returns ``step_fn``'s record."""
     device = next(iter(batch.values())).device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         out = step_fn(net, batch)
     opt.zero_grad(set_to_none=True)
     out["loss"].backward()
     if grad_clip > 0:
-        out["grad_norm"] = torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+        generator, discriminator = players(net)
+        out["grad_norm"] = torch.nn.utils.clip_grad_norm_(generator, grad_clip)
+        if discriminator:
+            out["d_grad_norm"] = torch.nn.utils.clip_grad_norm_(discriminator, grad_clip)
     if torch.isfinite(out["loss"]):
         opt.step()
     return out
