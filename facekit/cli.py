@@ -374,7 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["expert", "generator"], help="expert (the sync expert) or generator")
     p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, last.pt")
     p.add_argument("--data", help="prepared clips (default: the synthetic corpus of the config, made if missing)")
-    p.add_argument("--expert", help="sync-expert checkpoint (or shipped model name) for the sync loss")
+    p.add_argument(
+        "--expert",
+        action="append",
+        help="sync-expert checkpoint (or shipped model name) for the sync "
+        "loss; give it again for several experts, whose losses are averaged",
+    )
     p.add_argument("--workers", type=int, default=workers, help="processes for making the corpus")
     _add_config_args(p, "cpu")
     p.set_defaults(func=cmd_train)

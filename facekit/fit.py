@@ -5,6 +5,9 @@ the generator's, and the generator curriculum as stages that each start from the
 
     OUT/data/             prepared clips (facekit prepare)
     OUT/expert/           the sync expert's run (its last.pt trains the generator's sync loss)
+    OUT/expert-seedK/     more training experts (seeds 2, 3, ...) with ``"training_experts": n`` in the recipe:
+                          the generator's sync loss is then the mean of theirs, so no one expert's quirks are learnt
+    OUT/judge/            the judge: another seed (1), never used in training; it scores the figures
     OUT/generator/K-NAME/ one run per curriculum stage
     OUT/fit.json          the recipe, the command, the budget and each stage's state and time
     OUT/MODEL.md, OUT/model_card.json   written at the end, with the held-out figures
@@ -29,6 +32,7 @@ from facekit.verdict import FIGURES, IMAGE_FIGURES, SYNC_FIGURES
 
 DEFAULT_RECIPE = "one_person"
 CARD_FIGURES = [*IMAGE_FIGURES, *SYNC_FIGURES]  # the held-out table's columns
+JUDGE_SEED = 1  # the judge expert's train.seed; training experts never use it
 CONTINUE_AFTER_S = 60  # a finished last stage trains on when a larger --hours gives it at least this much more
 
 
@@ -178,6 +182,13 @@ class FitPaths:
     def expert(self) -> Path:
         return self.out / "expert"
 
+    def experts(self, recipe: dict) -> list[tuple[str, Path, int]]:
+        """``(stage name, run folder, seed)`` of every training expert: ``expert`` (seed 0) and, for a recipe's
+        ``"training_experts": n``, ``expert-seed<k>`` for seeds 2, 3, ... (seed 1 is the judge's)."""
+        extra = [(f"expert-seed{seed}", self.out / f"expert-seed{seed}", seed)
+                 for seed in range(2, 1 + recipe.get("training_experts", 1))]  # fmt: skip
+        return [("expert", self.expert, 0), *extra]
+
     @property
     def judge(self) -> Path:
         return self.out / "judge"
@@ -191,7 +202,8 @@ class FitPaths:
 
 def generator_minutes(recipe: dict, hours: float, state: FitState) -> float:
     """Minutes left to the generator stages: the budget less preparing, the experts and the final evaluation."""
-    used = state.spent("prepare", "expert", "judge") / 60
+    experts = [name for name, _, _ in FitPaths(state.path.parent).experts(recipe)]
+    used = state.spent("prepare", *experts, "judge") / 60
     minutes = 60 * hours - used - recipe.get("eval_reserve_minutes", 0)
     if minutes <= 1:
         raise ConfigError(
@@ -261,11 +273,12 @@ def fit(
     try:
         if videos is not None:
             _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))
-        for name, run_dir, seed in (("expert", paths.expert, []), ("judge", paths.judge, ["train.seed=1"])):
-            cfg = expert_config(recipe, [*extra, *seed])
+        experts = paths.experts(recipe)
+        for name, run_dir, seed in [*experts, ("judge", paths.judge, JUDGE_SEED)]:
+            cfg = expert_config(recipe, [*extra, *([f"train.seed={seed}"] if seed else [])])
             _timed(state, name, bar, run_dir / "log.jsonl", partial(train_expert, cfg, data_root, run_dir, False))
         minutes = generator_minutes(recipe, hours, state)
-        init, expert = "", str(paths.expert / "last.pt")
+        init, expert = "", [str(run_dir / "last.pt") for _, run_dir, _ in experts]
         for k, stage in enumerate(recipe["stages"]):
             run_dir = paths.stage(recipe, k)
             budget = stage_minutes(recipe, k, minutes, state)
@@ -384,6 +397,7 @@ def write_card(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, 
     card = {
         "generator": str(final),
         "expert": str(paths.expert / "last.pt"),
+        "experts": [str(run_dir / "last.pt") for _, run_dir, _ in paths.experts(recipe)],
         "judge": str(paths.judge / "last.pt"),
         "data": {
             "folder": str(data_root),
@@ -410,7 +424,8 @@ def card_markdown(card: dict) -> str:
     lines = [
         "# facekit fit: model card",
         "",
-        f"- generator: `{card['generator']}`; sync expert (trained the generator): `{card['expert']}`; judge "
+        f"- generator: `{card['generator']}`; sync expert(s) (trained the generator): "
+        f"{', '.join(f'`{e}`' for e in card.get('experts', [card['expert']]))}; judge "
         f"(another seed, never used in training; scores the figures below): `{card['judge']}`",
         f"- data: `{card['data']['folder']}` ({card['data']['source']}): {card['data']['licence']}",
         f"- split by {split['by']}: {len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)",

@@ -178,3 +178,16 @@ def test_a_cross_dub_lists_sync_figures_only_on_the_card():
     assert card_figures({"held_out": figures["held_out"], "cross_dub": {"skipped": "no transcripts"}}).keys() == {
         k for k in flat if k.startswith("held_out")
     }
+
+
+def test_several_training_experts_train_with_their_own_seeds_never_the_judges(corpus, tmp_path):
+    recipe = {**tiny_recipe(), "training_experts": 2}
+    card = fitmod.fit(tmp_path / "fit", 1.0, data=corpus, recipe=recipe, progress=False, log=lambda _: None)
+    seeds = {name: json.loads((tmp_path / "fit" / name / "config.json").read_text())["train"]["seed"]
+             for name in ("expert", "expert-seed2", "judge")}  # fmt: skip
+    assert seeds == {"expert": 0, "expert-seed2": 2, "judge": 1}
+    assert card["experts"] == [str(tmp_path / "fit" / n / "last.pt") for n in ("expert", "expert-seed2")]
+    assert card["stages"]["expert-seed2"]["done"] and card["stages"]["expert-seed2"]["seconds"] > 0
+    assert "expert-seed2/last.pt" in (tmp_path / "fit" / "MODEL.md").read_text()
+    first = _log(tmp_path / "fit" / "generator" / "1-speech")[0]
+    assert "sync" in first  # the generator trained with the (mean) sync loss

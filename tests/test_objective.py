@@ -86,6 +86,16 @@ def test_train_step_clips_steps_and_skips_a_non_finite_loss(setup):
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
 
 
+def test_several_experts_give_the_mean_of_their_sync_losses(setup):
+    cfg, model, expert, b = setup
+    torch.manual_seed(1)
+    other = SyncExpert(5, channels=8).eval().requires_grad_(False)
+    frames = lower_half(model(flatten_windows(b))["image"]).unflatten(0, (3, 5))
+    one = [GeneratorObjective(cfg.train, e).sync_loss(frames, b["sync_mel"]) for e in (expert, other)]
+    both = GeneratorObjective(cfg.train, [expert, other]).sync_loss(frames, b["sync_mel"])
+    assert not torch.isclose(one[0], one[1]) and torch.isclose(both, (one[0] + one[1]) / 2)
+
+
 def test_a_gans_two_players_are_clipped_apart(setup):
     cfg, _, expert, b = setup
     gan = apply_overrides(cfg, ["train.gan_weight=0.05"])

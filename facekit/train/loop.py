@@ -280,14 +280,19 @@ def evaluate_expert(expert: SyncExpert, dataset: SyncDataset, batch_size: int = 
 
 
 def train_generator(
-    cfg: Config, data_root: str | Path, run_dir: str | Path, expert_path: str | Path | None = None, progress=True
+    cfg: Config,
+    data_root: str | Path,
+    run_dir: str | Path,
+    expert_path: str | Path | list[str | Path] | None = None,
+    progress=True,
 ) -> dict:
     """Train the lip-sync generator. The loss, every weight in ``train``:
 
     - ``l1_weight``         x L1 on the mouth region (the lower half: the only part that differs), over the frames
       that have a ground truth (all but ``data.other_face_prob``'s windows, which only the sync loss trains);
     - ``ssim_weight``       x (1 - SSIM) on the mouth region;
-    - ``sync_weight``       x the frozen expert's sync loss: with ``expert_path``, which then needs windows of
+    - ``sync_weight``       x the frozen expert's sync loss (several ``expert_path``: the mean of their losses): with
+      ``expert_path``, which then needs windows of
       ``data.sync_frames`` frames (``data.num_frames``), sync_weight > 0 and the expert's data contract (crop size,
       fps, sync window, mel settings) -- else a ConfigError, never a silently absent term;
     - ``perceptual_weight`` x LPIPS-alex on the mouth region (needs ``facekit weights lpips``);
@@ -298,7 +303,9 @@ def train_generator(
     At each checkpoint a sample grid of ``train.samples`` held-out windows is written to ``samples/step_XXXXXX.png``.
     """
     t = cfg.train
-    use_sync = expert_path is not None
+    expert_paths = [expert_path] if isinstance(expert_path, str | Path) else list(expert_path or [])
+    expert_path = ", ".join(map(str, expert_paths))  # as the errors name it
+    use_sync = bool(expert_paths)
     needs = []
     if cfg.data.num_frames != cfg.data.sync_frames:
         needs.append(f"windows of the expert's data.sync_frames={cfg.data.sync_frames} frames (data.num_frames is "
@@ -318,22 +325,22 @@ def train_generator(
             f"train.perceptual_weight needs a mouth region of at least 31 px (AlexNet's smallest input); "
             f"data.image_size={cfg.data.image_size} gives {cfg.data.image_size // 2}: use 64 or more, or weight 0"
         )
-    if use_sync:
-        check_expert_for_training(expert_path, cfg.data)
+    for path in expert_paths:
+        check_expert_for_training(path, cfg.data)
     start = start_run(cfg, "generator", data_root, run_dir, generator_loss_terms(cfg, use_sync), world()[0] == 0)
     torch.manual_seed(cfg.train.seed)
     model = LipSyncModel(cfg)
     uses_mouth = "mouth" in cfg.model.cascade.order
     dataset = FaceDataset(data_root, cfg.data, "train", seed=cfg.train.seed, uses_mouth=uses_mouth, fixed=start.split)
     device = pick_device(cfg.train.device)
-    expert = load_expert(expert_path, device) if use_sync else None
+    experts = [load_expert(path, device) for path in expert_paths]
     perceptual = None
     if t.perceptual_weight > 0:
         from facekit.metrics.lpips import LPIPSMetric
 
         perceptual = LPIPSMetric().to(device)
 
-    step_fn = GeneratorObjective(t, expert if use_sync else None, perceptual)
+    step_fn = GeneratorObjective(t, experts or None, perceptual)
     samples = sample_windows(data_root, cfg, t.samples, start.split)
 
     def write_samples(net: nn.Module, step: int) -> None:

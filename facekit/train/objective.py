@@ -24,16 +24,22 @@ class GeneratorObjective:
     """``objective(net, batch) -> {"loss": weighted sum, one detached scalar per term}``.
 
     ``batch``: ``FaceDataset`` windows (B, K, ...) with ``recon`` (B,); per-frame terms are averaged over the frames
-    that have a ground truth (recon 1). ``expert``: the frozen sync expert (None: no sync term); its audio embedding
-    of a window does not depend on the generator, so it is computed once per batch without a graph, and only the
-    image branch is back-propagated. ``perceptual``: an LPIPS network (None: no LPIPS term). ``step``: the run's
+    that have a ground truth (recon 1). ``expert``: the frozen sync expert, or a list of them whose losses are averaged
+    (several experts: no one expert's blind spots can be learnt); None: no sync term. An expert's audio embedding of
+    a window does not depend on the generator, so it is computed once per batch without a graph, and only the image
+    branch is back-propagated. ``perceptual``: an LPIPS network (None: no LPIPS term). ``step``: the run's
     step, set by the training loop; before ``train.gan_warmup_steps`` the discriminator trains but the generator's
     adversarial term has weight 0 (it is still recorded).
     """
 
-    def __init__(self, train: TrainConfig, expert: SyncExpert | None = None, perceptual: nn.Module | None = None):
+    def __init__(
+        self,
+        train: TrainConfig,
+        expert: SyncExpert | list[SyncExpert] | None = None,
+        perceptual: nn.Module | None = None,
+    ):
         self.weights = train
-        self.expert = expert
+        self.experts = [] if expert is None else list(expert) if isinstance(expert, list | tuple) else [expert]
         self.perceptual = perceptual
         self.step = 0
 
@@ -64,7 +70,7 @@ class GeneratorObjective:
             gan_weight = t.gan_weight if self.step >= t.gan_warmup_steps else 0.0
             loss = loss + out["d_loss"] + gan_weight * out["g_adv"]
             record.update(d_loss=out["d_loss"].detach(), g_adv=out["g_adv"].detach())
-        if self.expert is not None:
+        if self.experts:
             sync = self.sync_loss(
                 lower_half(image).unflatten(0, b["target"].shape[:2]), b["sync_mel"]
             )  # the expert's own window of these frames
@@ -73,11 +79,15 @@ class GeneratorObjective:
         return {"loss": loss, **record}
 
     def sync_loss(self, frames: Tensor, mel: Tensor) -> Tensor:
-        """Wav2Lip's expert loss on generated windows (B, K, 3, S/2, S) against their own audio (in sync: label 1)."""
-        with torch.no_grad():
-            audio = self.expert.embed_audio(mel)
-        prob = self.expert.similarity(self.expert.embed_face(frames), audio)
-        return bce(prob, torch.ones_like(prob))
+        """Wav2Lip's expert loss on generated windows (B, K, 3, S/2, S) against their own audio (in sync: label 1),
+        averaged over the experts."""
+        losses = []
+        for expert in self.experts:
+            with torch.no_grad():
+                audio = expert.embed_audio(mel)
+            prob = expert.similarity(expert.embed_face(frames), audio)
+            losses.append(bce(prob, torch.ones_like(prob)))
+        return torch.stack(losses).mean()
 
 
 def players(net: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
