@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 BASELINES = ("reference_pasted", "mean_mouth")
+REAL = "ground_truth"  # the real videos' own sync figures under the same judge: a row to read sync against
+FIXED_ROWS = (*BASELINES, REAL)  # rows that do not depend on the seed
 FLAG_METRIC = "mouth_l1"  # a cell must beat both trivial baselines on this metric, or it is flagged
 CSV_COLUMNS = (
     *("row", "group", "metric", "seeds", "mean", "mean_low", "mean_high"),
@@ -118,18 +120,18 @@ def collect_scores(runs: list[dict], seeds: list[int]) -> Scores:
                 f"{runs[0]['cell']} seed {runs[0]['seed']} ({clips[:3]}...): evaluate every run on the same split "
                 "and eval_clips (rerun the odd one into a fresh folder)"
             )
-        for row in ("generated", *BASELINES):
+        for row in ("generated", *FIXED_ROWS):
             name = run["cell"] if row == "generated" else row
             for metric in (m for m in METRICS if all(has_figure(c.get(row, {}), m) for c in run["per_clip"])):
                 vector = np.array([clip_value(c[row], metric) for c in run["per_clip"]])
                 per_seed = values.setdefault(name, {}).setdefault(metric, {})
-                if row in BASELINES and per_seed and not np.allclose(next(iter(per_seed.values())), vector):
+                if row in FIXED_ROWS and per_seed and not np.allclose(next(iter(per_seed.values())), vector):
                     raise ValueError(
                         f"{run['cell']} seed {run['seed']}: the {row} baseline differs from other runs' on the same "
                         "clips, so the runs saw different data; evaluate every run on the same prepared folder"
                     )
                 per_seed[run["seed"]] = vector
-    for row in BASELINES:  # the baselines do not depend on the seed: one run's figures stand for every seed
+    for row in FIXED_ROWS:  # these do not depend on the seed: one run's figures stand for every seed
         for per_seed in values.get(row, {}).values():
             per_seed.update(dict.fromkeys(seeds, next(iter(per_seed.values()))))
     return Scores(clips, list(seeds), values)
@@ -261,8 +263,9 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
     cells = [c for c in protocol["cells"] if c in scores.values]
     if ref not in cells:
         raise ValueError(f"the reference cell {ref!r} has no finished runs; run it first")
-    groups = {**{c: protocol["cells"][c]["group"] for c in cells}, **{b: "trivial baseline" for b in BASELINES}}
-    rows = [b for b in BASELINES if b in scores.values] + cells
+    groups = {c: protocol["cells"][c]["group"] for c in cells}
+    groups.update({**dict.fromkeys(BASELINES, "trivial baseline"), REAL: "real video"})
+    rows = [b for b in FIXED_ROWS if b in scores.values] + cells
     metrics = [m for m in METRICS if m in scores.values[ref]]
     means = {(r, m): mean_ci(scores.matrix(r, m, scores.seeds_of(r)), num_boot) for r in rows for m in
              scores.metrics(r) if m in metrics}  # fmt: skip
@@ -274,7 +277,7 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
     by_key = {(c.cell, c.metric): c for c in comparisons}
 
     def seeds_shown(row: str) -> int | str:
-        return "-" if row in BASELINES else len(scores.seeds_of(row))  # a baseline does not depend on the seed
+        return "-" if row in FIXED_ROWS else len(scores.seeds_of(row))  # a baseline does not depend on the seed
 
     with (folder / "table.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -298,7 +301,8 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
         "cell - reference, paired by seed and clip; **better** / **worse** when its whole CI lies beyond the smallest "
         "difference that matters in that direction, else *not distinguishable*. FLAG: the cell does not beat both "
         f"trivial baselines on {METRICS[FLAG_METRIC].label} on the held-out clips; *beats both on* lists every figure "
-        "on which it does (better than each baseline by the same rule).",
+        "on which it does (better than each baseline by the same rule). The *real video* row is the held-out videos' "
+        "own sync under the same judge.",
         "",
         "| metric | better when | smallest difference that matters | why |",
         "|---|---|---|---|",
@@ -314,8 +318,8 @@ def write_results(folder: str | Path, protocol: dict, scores: Scores, num_boot: 
         "|---" * (5 + len(metrics)) + "|",
     ]
     for r in rows:
-        flag = "" if r in BASELINES else ("yes" if beats[r] else "**FLAG: no**")
-        on = "" if r in BASELINES else ", ".join(METRICS[m].label for m in beaten[r]) or "none"
+        flag = "" if r in FIXED_ROWS else ("yes" if beats[r] else "**FLAG: no**")
+        on = "" if r in FIXED_ROWS else ", ".join(METRICS[m].label for m in beaten[r]) or "none"
         name = f"**{r}**" if r == ref else r
         cols = [f"{fmt(means[r, m].estimate)} [{fmt(means[r, m].low)}, {fmt(means[r, m].high)}]" if (r, m) in means
                 else "" for m in metrics]  # fmt: skip
@@ -355,7 +359,8 @@ def plot_means(means: dict[tuple[str, str], Interval], rows: list[str], metric: 
     shown = [r for r in rows if (r, metric) in means]
     est = np.array([means[r, metric].estimate for r in shown])
     err = np.array([[est[i] - means[r, metric].low, means[r, metric].high - est[i]] for i, r in enumerate(shown)]).T
-    colors = ["0.6" if r in BASELINES else "tab:red" if r == reference else "tab:blue" for r in shown]
+    colors = ["0.6" if r in BASELINES else "0.2" if r == REAL else "tab:red" if r == reference else "tab:blue"
+              for r in shown]  # fmt: skip
     fig = Figure(figsize=(7, 0.3 * len(shown) + 1.4))
     ax = fig.add_subplot()
     ax.barh(shown, est, xerr=err, color=colors, capsize=3)
@@ -363,7 +368,7 @@ def plot_means(means: dict[tuple[str, str], Interval], rows: list[str], metric: 
     ax.invert_yaxis()
     spec = METRICS[metric]
     ax.set_xlabel(f"{spec.label} ({'higher' if spec.higher_is_better else 'lower'} is better); mean, 95% CI")
-    ax.set_title(f"Ablation: {spec.label} (grey: trivial baselines; red: reference)")
+    ax.set_title(f"Ablation: {spec.label} (grey: trivial baselines; black: real video; red: reference)")
     fig.tight_layout()
     return fig
 
