@@ -363,12 +363,12 @@ def plot_means(means: dict[tuple[str, str], Interval], rows: list[str], metric: 
               for r in shown]  # fmt: skip
     fig = Figure(figsize=(7, 0.3 * len(shown) + 1.4))
     ax = fig.add_subplot()
-    ax.barh(shown, est, xerr=err, color=colors, capsize=3)
+    ax.barh(["real video" if r == REAL else r for r in shown], est, xerr=err, color=colors, capsize=3)
     ax.set_xlim(left=0)
     ax.invert_yaxis()
     spec = METRICS[metric]
     ax.set_xlabel(f"{spec.label} ({'higher' if spec.higher_is_better else 'lower'} is better); mean, 95% CI")
-    ax.set_title(f"Ablation: {spec.label} (grey: trivial baselines; black: real video; red: reference)")
+    ax.set_title(f"Ablation: {spec.label}\n(grey: trivial baselines; black: real video; red: reference)", fontsize=10)
     fig.tight_layout()
     return fig
 
