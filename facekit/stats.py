@@ -387,13 +387,16 @@ def plot_differences(comparisons: list[Comparison], reference: str):
                     color=color[c.verdict], capsize=3)  # fmt: skip
     if comparisons:
         delta = comparisons[0].smallest_difference
-        ax.axvspan(-delta, delta, color="0.9", label="smaller than matters")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), fontsize=7, frameon=False)
+        ax.axvspan(-delta, delta, color="0.9")
         spec = METRICS[comparisons[0].metric]
         ax.set_xlabel(f"{spec.label}: cell - {reference} ({'higher' if spec.higher_is_better else 'lower'} is better)")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(range(len(comparisons)), [c.cell for c in comparisons])
     ax.set_ylim(len(comparisons) - 0.5, -0.5)  # first cell on top, half a row of space around
-    ax.set_title("Paired difference with the reference, 95% CI")
+    ax.set_title(
+        "Paired difference with the reference, 95% CI\n(grey band: smaller than the smallest difference that "
+        "matters; green better, red worse, grey not distinguishable)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
