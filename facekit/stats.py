@@ -378,7 +378,7 @@ def plot_differences(comparisons: list[Comparison], reference: str):
     is green when better, red when worse, grey when not distinguishable."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 0.35 * len(comparisons) + 1.8))
+    fig = Figure(figsize=(7, 0.35 * len(comparisons) + 2.2))
     ax = fig.add_subplot()
     color = {"better": "tab:green", "worse": "tab:red", "not distinguishable": "0.5"}
     for i, c in enumerate(comparisons):
@@ -394,8 +394,8 @@ def plot_differences(comparisons: list[Comparison], reference: str):
     ax.set_yticks(range(len(comparisons)), [c.cell for c in comparisons])
     ax.set_ylim(len(comparisons) - 0.5, -0.5)  # first cell on top, half a row of space around
     ax.set_title(
-        "Paired difference with the reference, 95% CI\n(grey band: smaller than the smallest difference that "
-        "matters; green better, red worse, grey not distinguishable)",
+        "Paired difference with the reference, 95% CI\ngrey band: below the smallest difference that matters\n"
+        "green: better, red: worse, grey: not distinguishable",
         fontsize=9,
     )
     fig.tight_layout()
