@@ -100,6 +100,7 @@ class TrainConfig:
     perceptual_weight: float = 0.0  # LPIPS (alex) on the mouth region; needs `facekit weights lpips`
     gan_weight: float = 0.0  # hinge GAN with a patch discriminator on the mouth region (0 = no discriminator)
     gan_warmup_steps: int = 0  # first steps of a run: the discriminator trains, the generator gets no GAN gradient
+    mouth_box_weight: float = 0.0  # extra L1 on the box around the aligned mouth (lips, teeth): data.crop.MOUTH_BOX
     init_from: str = ""  # generator/expert checkpoint whose weights start a new run (fine-tuning); "" = random init
     samples: int = 4  # sample grids (masked | generated | real) of this many held-out windows at each checkpoint
 
@@ -266,6 +267,7 @@ ADDED = {
     "data.audio_offset_frames": 0,
     "data.mouth_driver": "oracle",
     "train.gan_warmup_steps": 0,
+    "train.mouth_box_weight": 0.0,
 }
 
 

@@ -96,6 +96,26 @@ def test_several_experts_give_the_mean_of_their_sync_losses(setup):
     assert not torch.isclose(one[0], one[1]) and torch.isclose(both, (one[0] + one[1]) / 2)
 
 
+def test_the_mouth_box_term_is_l1_on_the_lips_and_teeth_only(setup):
+    from facekit.data.crop import MOUTH_BOX, MOUTH_Y, mouth_box
+
+    cfg, model, expert, b = setup
+    top, bottom, left, right = MOUTH_BOX
+    assert 0.5 <= top < MOUTH_Y < bottom <= 1 and 0 < left < 0.5 < right < 1  # inside the painted lower half
+    s = cfg.data.image_size
+    x = torch.zeros(1, 3, s, s)
+    x[..., round(top * s) : round(bottom * s), round(left * s) : round(right * s)] = 1
+    assert mouth_box(x).min() == 1 and mouth_box(x).numel() == x.sum()  # exactly the box
+    boxed = GeneratorObjective(apply_overrides(cfg, ["train.mouth_box_weight=2"]).train, expert)
+    out, plain = boxed(model, b), GeneratorObjective(cfg.train, expert)(model, b)
+    flat = flatten_windows(b)
+    keep = b["recon"].repeat_interleave(5).bool()
+    image = model(flat)["image"]
+    box_l1 = (mouth_box(image)[keep] - mouth_box(flat["target"])[keep]).abs().mean()
+    assert torch.allclose(out["box_l1"], box_l1, atol=1e-6)
+    assert torch.allclose(out["loss"], plain["loss"] + 2 * box_l1, atol=1e-5)
+
+
 def test_a_gans_two_players_are_clipped_apart(setup):
     cfg, _, expert, b = setup
     gan = apply_overrides(cfg, ["train.gan_weight=0.05"])

@@ -22,6 +22,7 @@ import numpy as np
 EYE_Y = 0.40  # eye line, fraction of the crop side
 HALF_EYE_DISTANCE = 0.125  # eye centres at x = 0.5 -/+ this
 MOUTH_Y = 0.71  # midpoint of the mouth corners
+MOUTH_BOX = (0.56, 0.86, 0.25, 0.75)  # top, bottom, left, right (fractions of the side): the lips and teeth
 SKETCH_SCALE = 0.7  # mouth-sketch pixels per eye distance, as a fraction of the sketch side
 
 LEFT_EYE = slice(36, 42)  # the subject's right eye: on the left of the image
@@ -41,6 +42,14 @@ def reference_points(landmarks: np.ndarray) -> np.ndarray:
         axis=-2,
     )
     return pts[..., 0] + 1j * pts[..., 1]
+
+
+def mouth_box(images):
+    """The (..., H, W) images' box around the template's mouth (:data:`MOUTH_BOX`): where the lips and the teeth are
+    in an aligned crop, tighter than the generator's lower half."""
+    h, w = images.shape[-2:]
+    top, bottom, left, right = MOUTH_BOX
+    return images[..., round(top * h) : round(bottom * h), round(left * w) : round(right * w)]
 
 
 def template(size: int) -> np.ndarray:

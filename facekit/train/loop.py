@@ -290,6 +290,7 @@ def train_generator(
 
     - ``l1_weight``         x L1 on the mouth region (the lower half: the only part that differs), over the frames
       that have a ground truth (all but ``data.other_face_prob``'s windows, which only the sync loss trains);
+    - ``mouth_box_weight``  x L1 on the box around the aligned mouth (``data.crop.mouth_box``: lips and teeth);
     - ``ssim_weight``       x (1 - SSIM) on the mouth region;
     - ``sync_weight``       x the frozen expert's sync loss (several ``expert_path``: the mean of their losses): with
       ``expert_path``, which then needs windows of
@@ -357,7 +358,12 @@ def generator_loss_terms(cfg: Config, use_sync: bool) -> dict[str, float]:
     terms = {"l1": t.l1_weight}
     if cfg.model.variant == "contrastive":
         terms["aux"] = t.aux_weight
-    optional = {"dssim": t.ssim_weight, "lpips": t.perceptual_weight, "g_adv": t.gan_weight}
+    optional = {
+        "box_l1": t.mouth_box_weight,
+        "dssim": t.ssim_weight,
+        "lpips": t.perceptual_weight,
+        "g_adv": t.gan_weight,
+    }
     terms.update({name: weight for name, weight in optional.items() if weight > 0})
     if use_sync:
         terms["sync"] = t.sync_weight

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from facekit.config import TrainConfig
+from facekit.data.crop import mouth_box
 from facekit.metrics.image import mouth_region, ssim
 from facekit.models.encoders import flatten_windows
 from facekit.models.sync_expert import SyncExpert, bce, lower_half
@@ -58,6 +59,10 @@ class GeneratorObjective:
         l1 = mean((mouth - real).abs().mean((1, 2, 3)))
         loss = t.l1_weight * l1 + t.aux_weight * out["aux_loss"]
         record = {"l1": l1.detach(), "aux": out["aux_loss"].detach()}
+        if t.mouth_box_weight > 0:
+            box_l1 = mean((mouth_box(image) - mouth_box(flat["target"])).abs().mean((1, 2, 3)))
+            loss = loss + t.mouth_box_weight * box_l1
+            record["box_l1"] = box_l1.detach()
         if t.ssim_weight > 0:
             dssim = mean(1 - ssim(mouth, real, reduction="none"))
             loss = loss + t.ssim_weight * dssim
