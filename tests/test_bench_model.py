@@ -40,7 +40,7 @@ def test_dummy_windows_match_a_dataset_batch(corpus, tiny_cfg):
 def test_the_step_is_the_library_objective_and_old_equals_new(tiny_cfg):
     cfg = apply_overrides(tiny_cfg, ["data.num_frames=5", "train.ssim_weight=1.0"])
     model, objective, batch = roofline.training_setup(cfg)
-    assert isinstance(objective, GeneratorObjective) and objective.expert is not None
+    assert isinstance(objective, GeneratorObjective) and len(objective.experts) == 1
     expected = objective(model, batch)  # the loop's objective on the benchmark's fixed batch, before any step
     result = roofline.step_comparison(cfg, repeats=1, warmup=0)
     first = result["equal_losses"]["losses_step_1"]
