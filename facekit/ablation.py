@@ -386,22 +386,36 @@ def write_outputs(protocol: dict, out: Path) -> dict:
     table and plots (:func:`facekit.stats.write_results`) over every finished run under ``out``; a cell that read
     an oracle mouth (the target's own mouth) is labelled so in its row name.
 
-    Returns stats' ``{"comparisons", "flagged", "plots"}`` with ``"budget"`` and ``"table"``: ``{cell: {metric:
-    [the mean over clips of each finished seed]}}``."""
+    A cell with fewer finished seeds than the protocol's (a study still running) is left out of the statistics --
+    its interval would miss the spread over the seeds it lacks -- and listed at the end of ``table.md``; the reference
+    is always in.
+
+    Returns stats' ``{"comparisons", "flagged", "plots"}`` with ``"budget"``, ``"unfinished"`` (``{cell: seeds
+    finished}``) and ``"table"``: ``{cell: {metric: [the mean over clips of each finished seed]}}``."""
     records = finished_runs(protocol, out)
     (out / "runs.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
     budget = write_budget(out, records)
+    seeds_done: dict[str, int] = {}
+    for r in records:
+        seeds_done[r["cell"]] = seeds_done.get(r["cell"], 0) + 1
+    unfinished = {c: k for c, k in seeds_done.items() if c != protocol["reference"] and k < len(protocol["seeds"])}
     oracle = {r["cell"] for r in records if r["mouth_modality"] == "oracle mouth"}
     label = {c: f"{c} (oracle mouth)" if c in oracle else c for c in protocol["cells"]}  # the table's row names
     shown = {**protocol, "reference": label[protocol["reference"]]}
     shown["cells"] = {label[c]: spec for c, spec in protocol["cells"].items()}
-    runs = [{"cell": label[r["cell"]], "seed": r["seed"], "per_clip": r["per_clip"]} for r in records]
+    runs = [{"cell": label[r["cell"]], "seed": r["seed"], "per_clip": r["per_clip"]} for r in records
+            if r["cell"] not in unfinished]  # fmt: skip
     result = stats.write_results(out, shown, stats.collect_scores(runs, protocol["seeds"]), num_boot=2000)
+    if unfinished:
+        n = len(protocol["seeds"])
+        lines = [f"- {c}: {k} of {n} seeds finished" for c, k in unfinished.items()]
+        with (out / "table.md").open("a") as f:
+            f.write("\n## Unfinished cells, left out of the statistics\n\n" + "\n".join(lines) + "\n")
     table: dict[str, dict[str, list[float]]] = {}
     for r in records:
         for metric in (m for m in stats.METRICS if m in r["generated"]):
             table.setdefault(r["cell"], {}).setdefault(metric, []).append(float(r["generated"][metric]))
-    return {**result, "budget": budget, "table": table}
+    return {**result, "budget": budget, "unfinished": unfinished, "table": table}
 
 
 def write_budget(out: Path, records: list[dict]) -> dict:

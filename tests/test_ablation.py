@@ -140,6 +140,18 @@ def test_cli_runs_a_tiny_study_end_to_end_skips_finished_runs_and_resumes_a_kill
     for name in ("plots/mouth_l1.png", "plots/mouth_l1_vs_reference.png", "plots/lse_d.png", "protocol.json"):
         assert (out / name).is_file(), name
 
+    # a cell with a seed still to run is left out of the statistics (its CI would miss that seed's spread), and listed
+    from facekit.ablation import write_outputs
+
+    moved = killed / "result.json"
+    moved.rename(killed / "result.json.away")
+    partial = write_outputs(protocol, out)
+    assert partial["unfinished"] == {"wav2lip": 1}
+    assert "wav2lip" not in {r["row"] for r in csv.DictReader((out / "table.csv").open())}
+    assert "- wav2lip: 1 of 2 seeds finished" in (out / "table.md").read_text()
+    (killed / "result.json.away").rename(moved)
+    write_outputs(protocol, out)
+
     first = (out / "table.csv").read_text()
     assert main(args) == 0
     assert capsys.readouterr().out.count("done earlier, skipped") == 6
