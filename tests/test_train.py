@@ -110,6 +110,34 @@ def test_a_kill_between_checkpoints_leaves_no_duplicated_steps(corpus, tiny_cfg,
     _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
 
 
+def test_a_run_made_before_a_config_field_was_added_resumes(corpus, tiny_cfg, tmp_path):
+    from facekit.config import ADDED
+
+    cfg = _cfg(tiny_cfg)
+    train_generator(cfg, corpus, tmp_path / "full", progress=False)
+    train_generator(apply_overrides(cfg, {"train.steps": 8}), corpus, tmp_path / "cut", progress=False)
+    made = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    current = {k: made["config"][k.split(".")[0]][k.split(".")[1]] for k in ADDED}
+    same = [k for k in ADDED if current[k] == ADDED[k]]
+    differs = [k for k in ADDED if current[k] != ADDED[k]]
+    assert same and differs
+
+    def older(removed):  # the checkpoint of a facekit that did not have these fields yet
+        state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+        for key in removed:
+            del state["config"][key.split(".")[0]][key.split(".")[1]]
+        torch.save(state, tmp_path / "cut" / "last.pt")
+
+    # a missing field means the value it had before it was added: another value now is a change, and refused
+    older([differs[0]])
+    with pytest.raises(ConfigError, match=f"another config .*{differs[0]}"):
+        train_generator(cfg, corpus, tmp_path / "cut", progress=False)
+    torch.save(made, tmp_path / "cut" / "last.pt")
+    older(same)
+    train_generator(cfg, corpus, tmp_path / "cut", progress=False)
+    _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
+
+
 def test_resume_with_another_config_is_refused(corpus, tiny_cfg, tmp_path):
     train_generator(_cfg(tiny_cfg, **{"train.steps": 2}), corpus, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="another config .*train.lr: 0.0002 -> 1.0"):

@@ -96,7 +96,8 @@ def _resume(
     if state.get("loss_terms", loss_terms) != loss_terms:
         raise ConfigError(f"{ckpt} trained with the loss terms {state['loss_terms']}, this resume has {loss_terms}: "
                           f"give the run's --expert, or use a new run folder")  # fmt: skip
-    changes = config_changes(state["config"], cfg.to_dict())
+    # a field added since the checkpoint was made takes the value it was made with, so it is no change
+    changes = config_changes(Config.from_dict(state["config"]).to_dict(), cfg.to_dict())
     refused = {k: v for k, v in changes.items() if k not in RESUMABLE}
     if refused:
         listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in refused.items()))
