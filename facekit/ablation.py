@@ -24,6 +24,7 @@ and the experts is small enough to record.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import json
@@ -158,8 +159,20 @@ def machine(device: str) -> dict:
     return record
 
 
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (boot id and start tick, from /proc), so that a claim outlives no reuse of its pid;
+    None where /proc does not say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the command name in parentheses
+
+
 def _alive(owner: dict) -> bool:
-    """Whether the process that wrote a claim is still running (a claim from another machine counts as alive)."""
+    """Whether the process that wrote a claim is still running (a claim from another machine counts as alive). A
+    live process with the claim's pid but another start time took a dead claimant's pid: the claim is stale."""
     if owner.get("host") != socket.gethostname():
         return True
     try:
@@ -167,17 +180,18 @@ def _alive(owner: dict) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, owned by another user
-        return True
-    return True
+        pass
+    started = _started(int(owner["pid"]))
+    return owner.get("started") is None or started is None or started == owner["started"]
 
 
 @contextlib.contextmanager
 def claim(folder: Path) -> Iterator[dict | None]:
     """Claim ``folder`` for this process while the block runs: yields None when claimed here, else the claim of the
-    live process that holds it (``{"pid", "host"}``). A claim left by a process that died is taken over."""
+    live process that holds it (``{"pid", "host", "started"}``). A claim left by a process that died is taken over."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".claim"
-    mine = {"pid": os.getpid(), "host": socket.gethostname()}
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "started": _started(os.getpid())}
     while True:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -395,9 +409,7 @@ def write_outputs(protocol: dict, out: Path) -> dict:
     records = finished_runs(protocol, out)
     (out / "runs.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
     budget = write_budget(out, records)
-    seeds_done: dict[str, int] = {}
-    for r in records:
-        seeds_done[r["cell"]] = seeds_done.get(r["cell"], 0) + 1
+    seeds_done = collections.Counter(r["cell"] for r in records)
     unfinished = {c: k for c, k in seeds_done.items() if c != protocol["reference"] and k < len(protocol["seeds"])}
     oracle = {r["cell"] for r in records if r["mouth_modality"] == "oracle mouth"}
     label = {c: f"{c} (oracle mouth)" if c in oracle else c for c in protocol["cells"]}  # the table's row names

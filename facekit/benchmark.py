@@ -342,6 +342,21 @@ class SyncNetworks:
         return out
 
 
+def _image_figures(crops, lpips_net, skipped: dict[str, str]) -> dict:
+    """The image figures and landmark distances of the generated crops against the ground truth's; a figure that
+    cannot be computed is named in ``skipped`` with the reason."""
+    figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
+    if crops.landmarks is None:
+        skipped["lmd"] = skipped["jaw_lmd"] = NO_FACE_CHECK
+        return figures
+    for key, points in (("lmd", MOUTH), ("jaw_lmd", JAW)):
+        value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"], points=points)
+        figures[key] = None if np.isnan(value) else value
+        if figures[key] is None:
+            skipped[key] = "no frame has a face in both videos"
+    return figures
+
+
 def score_clip(
     stem: str,
     gen_path: Path,
@@ -367,19 +382,10 @@ def score_clip(
     record.update(generated_file=str(gen_path), ground_truth_file=str(gt_path), alignment=crops.alignment)
     if lpips_net is not None and lpips_problem(side):
         skipped["lpips"], lpips_net = lpips_problem(side), None
-    figures: dict = {}
-    if not options.compare_images:
-        skipped["image figures and LMD"] = NOT_THE_SAME_FACE
+    if options.compare_images:
+        figures = _image_figures(crops, lpips_net, skipped)
     else:
-        figures = clip_image_scores(to_images(crops.generated), to_images(crops.ground_truth), lpips_net=lpips_net)
-    if options.compare_images and crops.landmarks is None:
-        skipped["lmd"] = skipped["jaw_lmd"] = NO_FACE_CHECK
-    elif options.compare_images:
-        for key, points in (("lmd", MOUTH), ("jaw_lmd", JAW)):
-            value = lmd(crops.landmarks["generated"], crops.landmarks["ground_truth"], points=points)
-            figures[key] = None if np.isnan(value) else value
-            if figures[key] is None:
-                skipped[key] = "no frame has a face in both videos"
+        figures, skipped["image figures and LMD"] = {}, NOT_THE_SAME_FACE
     record["generated"], record["ground_truth"] = figures, {}
     curves: dict[str, dict] = {}
     sync_crops = crops.sync or {"generated": crops.generated, "ground_truth": crops.ground_truth}

@@ -275,7 +275,7 @@ def fit(
             _timed(state, "prepare", bar, None, lambda: _prepare(videos, aligns, paths.data, recipe, workers))
         experts = paths.experts(recipe)
         for name, run_dir, seed in [*experts, ("judge", paths.judge, JUDGE_SEED)]:
-            cfg = expert_config(recipe, [*extra, *([f"train.seed={seed}"] if seed else [])])
+            cfg = expert_config(recipe, [*extra, f"train.seed={seed}"])
             _timed(state, name, bar, run_dir / "log.jsonl", partial(train_expert, cfg, data_root, run_dir, False))
         minutes = generator_minutes(recipe, hours, state)
         init, expert = "", [str(run_dir / "last.pt") for _, run_dir, _ in experts]

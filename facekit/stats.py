@@ -238,12 +238,6 @@ def beaten_on(scores: Scores, cell: str, deltas: dict[str, float], num_boot: int
     return [m for m in METRICS if better.get(m) == len(BASELINES)]
 
 
-def beats_baselines(scores: Scores, cell: str, deltas: dict[str, float], num_boot: int = 2000) -> bool:
-    """True when ``cell`` is "better" than both trivial baselines on :data:`FLAG_METRIC` (a cell that is not is
-    flagged in the table: it has not learned beyond pasting a frame or holding a still mouth)."""
-    return FLAG_METRIC in beaten_on(scores, cell, deltas, num_boot)
-
-
 # ---------------------------------------------------------------------------------------------------- outputs
 
 

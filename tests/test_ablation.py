@@ -178,7 +178,7 @@ def test_a_claim_keeps_other_processes_out_until_its_process_dies(tmp_path):
     with claim(folder) as owner:
         assert owner is None and json.loads((folder / ".claim").read_text())["pid"] == os.getpid()
         with claim(folder) as second:  # a second claimant sees the live holder
-            assert second == {"pid": os.getpid(), "host": socket.gethostname()}
+            assert second is not None and (second["pid"], second["host"]) == (os.getpid(), socket.gethostname())
         assert (folder / ".claim").is_file(), "a refused claimant must not remove the holder's claim"
     assert not (folder / ".claim").exists()
     (folder / ".claim").write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname()}))
@@ -187,6 +187,27 @@ def test_a_claim_keeps_other_processes_out_until_its_process_dies(tmp_path):
     (folder / ".claim").write_text(json.dumps({"pid": dead_pid(), "host": "another-machine"}))
     with claim(folder) as owner:
         assert owner is not None, "a claim from another machine cannot be checked, so it stands"
+
+
+def test_a_claim_whose_pid_was_reused_is_taken_over(tmp_path):
+    import os
+    import socket
+
+    import pytest
+
+    from facekit.ablation import _started, claim
+
+    if _started(os.getppid()) is None:
+        pytest.skip("this system has no /proc to read a process's start time from")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    live = {"pid": os.getppid(), "host": socket.gethostname()}  # a live process...
+    (folder / ".claim").write_text(json.dumps({**live, "started": _started(os.getppid())}))
+    with claim(folder) as owner:
+        assert owner is not None, "the claimant itself is alive: its claim stands"
+    (folder / ".claim").write_text(json.dumps({**live, "started": "another-boot:123"}))  # ...that got a dead one's pid
+    with claim(folder) as owner:
+        assert owner is None, "a claim whose pid now belongs to a process started later is stale"
 
 
 def test_a_run_claimed_by_a_live_process_is_left_to_it(corpus, tmp_path):

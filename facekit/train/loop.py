@@ -305,7 +305,6 @@ def train_generator(
     """
     t = cfg.train
     expert_paths = [expert_path] if isinstance(expert_path, str | Path) else list(expert_path or [])
-    expert_path = ", ".join(map(str, expert_paths))  # as the errors name it
     use_sync = bool(expert_paths)
     needs = []
     if cfg.data.num_frames != cfg.data.sync_frames:
@@ -314,7 +313,8 @@ def train_generator(
     if t.sync_weight <= 0:
         needs.append(f"train.sync_weight > 0 (it is {t.sync_weight:g})")
     if use_sync and needs:
-        raise ConfigError(f"--expert {expert_path} is given but its sync loss needs {' and '.join(needs)}; "
+        named = ", ".join(map(str, expert_paths))
+        raise ConfigError(f"--expert {named} is given but its sync loss needs {' and '.join(needs)}; "
                           f"or leave out --expert")  # fmt: skip
     if cfg.data.other_face_prob > 0 and not use_sync:
         raise ConfigError(
