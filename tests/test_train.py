@@ -257,6 +257,15 @@ def test_optional_loss_terms_are_logged_and_samples_written(corpus, tiny_cfg, tm
     assert Image.open(grids[-1]).size == (3 * size + 4 * 2, 3 * size + 4 * 2)  # 3 rows x (masked | made | real)
 
 
+def test_the_training_loop_starts_the_adversarial_term_after_the_warm_up(corpus, tiny_cfg, tmp_path):
+    over = {"train.steps": 6, "train.gan_weight": 0.5, "train.gan_warmup_steps": 3, "train.ssim_weight": 0.0}
+    train_generator(_cfg(tiny_cfg, **over), corpus, tmp_path / "run", progress=False)
+    for r in _log(tmp_path / "run"):  # one record a step (log_every 1); step k is the loop's step k - 1
+        without_gan = r["l1"] + tiny_cfg.train.aux_weight * r["aux"] + r["d_loss"]
+        gan = 0.5 * r["g_adv"] if r["step"] > 3 else 0.0
+        assert r["loss"] == pytest.approx(without_gan + gan, rel=1e-4, abs=1e-6), r
+
+
 def test_gan_losses_move_only_their_own_player():
     from facekit.models.discriminator import PatchDiscriminator
 
