@@ -60,8 +60,10 @@ def cross_dub(
     """Generate every pair of :func:`cross_dub_pairs` into ``out_dir/generated/<sentence>.mp4``, link each sentence's
     real video into ``out_dir/ground_truth``, and score them with the folder benchmark under ``expert``.
 
-    Videos already there are kept when ``out_dir/generated/made_by.json`` names this same checkpoint (its sha256), so
-    another expert can score the same videos; videos of another checkpoint (or of an unrecorded one) are made again.
+    Videos already there are kept when ``out_dir/generated/made_by.json`` names this same checkpoint (its sha256) and
+    the same face for them, so another expert can score the same videos; videos of another checkpoint, of an unrecorded
+    one or on another face (another ``pairs`` moves the last pair's face) are made again, and those of sentences no
+    longer paired are removed.
 
     Returns the benchmark's result (``facekit.report``'s shape) with ``result["pairs"]``: speech, transcript, face
     and generated video of every pair.
@@ -72,9 +74,11 @@ def cross_dub(
     out = Path(out_dir)
     (out / "generated").mkdir(parents=True, exist_ok=True)
     (out / "ground_truth").mkdir(parents=True, exist_ok=True)
-    _keep_only_videos_of(checkpoint, out / "generated", log)
+    chosen = cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "transcript")))
+    faces = {Path(speech.extra["video"]).stem: str(face.extra["video"]) for speech, face in chosen}
+    _keep_only_videos_of(checkpoint, faces, out, log)
     made_pairs = []
-    for speech, face in cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "transcript"))):
+    for speech, face in chosen:
         video = Path(speech.extra["video"])
         transcript = speech.extra["transcript"]
         said = {"align": transcript} if transcript.endswith(".align") else {"text": speech.extra["sentence"]}
@@ -94,21 +98,30 @@ def cross_dub(
     return result
 
 
-def _keep_only_videos_of(checkpoint: str | Path, folder: Path, log: Callable[[str], None]) -> None:
-    """Delete ``folder``'s videos unless its ``made_by.json`` names ``checkpoint``'s file hash; then record it."""
+def _keep_only_videos_of(checkpoint: str | Path, faces: dict[str, str], out: Path, log: Callable[[str], None]) -> None:
+    """Keep a video in ``out/generated`` only when ``made_by.json`` says it was made by ``checkpoint`` (its file hash)
+    on the face ``faces[its stem]`` asks for; delete the others, and the real videos of sentences not in ``faces``
+    (the benchmark scores the whole folder). Then record what the folder will hold."""
     import json
 
     from facekit.metrics.sync import checkpoint_id
 
+    folder = out / "generated"
     stamp = folder / "made_by.json"
-    made_by = {"checkpoint": str(checkpoint), "checkpoint_id": checkpoint_id(checkpoint)}
-    recorded = json.loads(stamp.read_text()) if stamp.is_file() else None
+    made_by = {"checkpoint": str(checkpoint), "checkpoint_id": checkpoint_id(checkpoint), "faces": faces}
+    recorded = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    same_model = recorded.get("checkpoint_id") == made_by["checkpoint_id"]
     old = sorted(folder.glob("*.mp4"))
-    if old and (recorded or {}).get("checkpoint_id") != made_by["checkpoint_id"]:
+    stale = [v for v in old if not same_model or recorded.get("faces", {}).get(v.stem) != faces.get(v.stem)]
+    if stale:
         was = f"checkpoint {recorded['checkpoint_id']}" if recorded else "an unrecorded checkpoint"
-        log(f"{folder}: {len(old)} videos of {was}, not of {checkpoint} ({made_by['checkpoint_id']}): made again")
-        for video in old:
+        why = "another face or no longer a pair" if same_model else f"{was}, not of {checkpoint}"
+        log(f"{folder}: {len(stale)} of {len(old)} videos made again or dropped ({why})")
+        for video in stale:
             video.unlink()
+    for truth in (out / "ground_truth").glob("*"):
+        if truth.stem not in faces:
+            truth.unlink()
     stamp.write_text(json.dumps(made_by, indent=2) + "\n")
 
 

@@ -24,6 +24,35 @@ def test_each_speech_goes_on_another_clips_face_and_every_face_is_used_once(corp
     assert sorted(f.id for _, f in pairs) == sorted(c.id for c in clips), "every face used once"
 
 
+def test_a_kept_video_is_of_the_same_checkpoint_and_face_and_still_a_pair(tmp_path):
+    import json
+
+    from facekit.crossdub import _keep_only_videos_of
+
+    ckpt, other = tmp_path / "a.pt", tmp_path / "b.pt"
+    ckpt.write_bytes(b"one model")
+    other.write_bytes(b"another model")
+    out = tmp_path / "out"
+    (out / "generated").mkdir(parents=True)
+    (out / "ground_truth").mkdir()
+
+    def make(faces):  # what cross_dub leaves: a video and a real video per pair
+        _keep_only_videos_of(ckpt, faces, out, log=lambda line: None)
+        for stem in faces:
+            for video in (out / "generated" / f"{stem}.mp4", out / "ground_truth" / f"{stem}.mpg"):
+                if not video.exists():
+                    video.write_text(faces[stem])
+
+    make({"s1": "f2.mpg", "s2": "f3.mpg", "s3": "f1.mpg"})  # three pairs; the last wraps to the first face
+    make({"s1": "f2.mpg", "s2": "f1.mpg"})  # two pairs: s2 now goes on f1, s3 is no longer a pair
+    assert sorted(p.name for p in (out / "generated").glob("*.mp4")) == ["s1.mp4", "s2.mp4"]
+    assert (out / "generated" / "s2.mp4").read_text() == "f1.mpg", "a video on another face must be made again"
+    assert sorted(p.name for p in (out / "ground_truth").iterdir()) == ["s1.mpg", "s2.mpg"]
+    assert json.loads((out / "generated" / "made_by.json").read_text())["faces"] == {"s1": "f2.mpg", "s2": "f1.mpg"}
+    _keep_only_videos_of(other, {"s1": "f2.mpg", "s2": "f1.mpg"}, out, log=lambda line: None)
+    assert not list((out / "generated").glob("*.mp4")), "another checkpoint's videos are never kept"
+
+
 @pytest.mark.grid
 def test_cross_dub_generates_scores_and_reuses_the_videos(grid, runs, tmp_path):
     if not face.available():
