@@ -22,10 +22,11 @@ def read(path: str) -> dict[str, dict[str, float]]:
 
 
 def main(start: str, one: str, two: str) -> None:
-    runs = {"start (fit, 4-dub)": read(start), "+2000 steps, one expert": read(one), "+2000 steps, two experts": read(two)}
+    first, single, double = "start (fit, 4-dub)", "+2000 steps, one expert", "+2000 steps, two experts"
+    runs = {first: read(start), single: read(one), double: read(two)}
     clips = sorted(set.intersection(*(set(r) for r in runs.values())))
-    real = np.array([runs["start (fit, 4-dub)"][c]["ground_truth.lse_c"] for c in clips])
-    real_d = np.array([runs["start (fit, 4-dub)"][c]["ground_truth.lse_d"] for c in clips])
+    real = np.array([runs[first][c]["ground_truth.lse_c"] for c in clips])
+    real_d = np.array([runs[first][c]["ground_truth.lse_d"] for c in clips])
     print(f"{len(clips)} pairs; real videos under the judge: LSE-C {real.mean():.4f}, LSE-D {real_d.mean():.4f}\n")
     print("| generator | LSE-C | % of real | LSE-D | offset 0 |")
     print("|---|---|---|---|---|")
@@ -39,8 +40,7 @@ def main(start: str, one: str, two: str) -> None:
     deltas = stats.smallest_differences({})
     print("\n| comparison | LSE-C difference [95% CI] | verdict | LSE-D difference [95% CI] | verdict |")
     print("|---|---|---|---|---|")
-    for a, b in (("+2000 steps, two experts", "+2000 steps, one expert"), ("+2000 steps, one expert", "start (fit, 4-dub)"),
-                 ("+2000 steps, two experts", "start (fit, 4-dub)")):  # fmt: skip
+    for a, b in ((double, single), (single, first), (double, first)):
         cells = []
         for i, metric in enumerate(("lse_c", "lse_d")):
             ci = stats.difference_ci(values[a][i][None], values[b][i][None])
