@@ -115,7 +115,10 @@ def _keep_only_videos_of(checkpoint: str | Path, faces: dict[str, str], out: Pat
     stale = [v for v in old if not same_model or recorded.get("faces", {}).get(v.stem) != faces.get(v.stem)]
     if stale:
         was = f"checkpoint {recorded['checkpoint_id']}" if recorded else "an unrecorded checkpoint"
-        why = "another face or no longer a pair" if same_model else f"{was}, not of {checkpoint}"
+        if not same_model:
+            why = f"{was}, not of {checkpoint}"
+        else:
+            why = "another face or no longer a pair" if "faces" in recorded else "made on faces not recorded"
         log(f"{folder}: {len(stale)} of {len(old)} videos made again or dropped ({why})")
         for video in stale:
             video.unlink()

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facekit.checkpoints import load_checkpoint
+from facekit.checkpoints import checkpoint_config, load_checkpoint
 from facekit.config import Config, ConfigError
 from facekit.contract import read_contract
 from facekit.data.clips import read_manifest
@@ -97,7 +97,7 @@ def _resume(
         raise ConfigError(f"{ckpt} trained with the loss terms {state['loss_terms']}, this resume has {loss_terms}: "
                           f"give the run's --expert, or use a new run folder")  # fmt: skip
     # a field added since the checkpoint was made takes the value it was made with, so it is no change
-    changes = config_changes(Config.from_dict(state["config"]).to_dict(), cfg.to_dict())
+    changes = config_changes(checkpoint_config(state, ckpt).to_dict(), cfg.to_dict())
     refused = {k: v for k, v in changes.items() if k not in RESUMABLE}
     if refused:
         listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in refused.items()))
