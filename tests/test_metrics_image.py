@@ -161,6 +161,10 @@ def test_ssim_is_differentiable_and_rejects_bad_input():
     x.requires_grad_(True)
     (1 - ssim(x, y)).backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    # the gradient itself, against finite differences in float64 (fails if an in-place step corrupts a saved value)
+    a, b = noisy_pair((2, 2, 12, 13))
+    a, b = a.double().requires_grad_(True), b.double().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda u, v: ssim(u, v, reduction="none"), (a, b))
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(torch.rand(1, 3, 10, 32), torch.rand(1, 3, 10, 32))
     with pytest.raises(ValueError, match="one shape"):

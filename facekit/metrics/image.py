@@ -88,16 +88,32 @@ def _ssim_valid(
     # every (image, channel) plane becomes one channel of an (H, W, N * C) channels-last image: the depthwise convs
     # vectorise over those channels, and each of the four maps is one contiguous block (fast on CPU); the stack is
     # the one copy that reorders the NCHW inputs
-    xl, yl = x.permute(2, 3, 0, 1), y.permute(2, 3, 0, 1)
-    s, d = xl + yl, xl - yl
-    maps = torch.stack([s, d, s * s, d * d]).view(4, h, w, k).permute(0, 3, 1, 2)  # (4, K, H, W), channels-last
+    maps = _sum_difference_planes(x.permute(2, 3, 0, 1), y.permute(2, 3, 0, 1))  # (4, H, W, N, C)
+    maps = maps.view(4, h, w, k).permute(0, 3, 1, 2)  # (4, K, H, W), channels-last
     maps = F.conv2d(F.conv2d(maps, rows[:k], groups=k), columns[:k], groups=k)  # separable: rows, then columns
     mu_s, mu_d, g_ss, g_dd = maps.permute(0, 2, 3, 1)  # four contiguous (H', W', K)
-    a, b = mu_s.square(), mu_d.square()
-    p, q = a - b, a + b
     c1, c2 = 2 * (K1 * data_range) ** 2, 2 * (K2 * data_range) ** 2
-    ssim = (p + c1) * (g_ss - g_dd - p + c2) / ((q + c1) * (g_ss + g_dd - q + c2))
-    return ssim.view(h - 2 * RADIUS, w - 2 * RADIUS, n, c)
+    # in place where autograd saves nothing that is overwritten: fewer passes over memory, the same values
+    a, b = mu_s.square(), mu_d.square()
+    p = a - b
+    q = a.add_(b)
+    numerator = (g_ss - g_dd).sub_(p).add_(c2).mul_(p.add_(c1))
+    denominator = (g_ss + g_dd).sub_(q).add_(c2).mul_(q.add_(c1))
+    return numerator.div_(denominator).view(h - 2 * RADIUS, w - 2 * RADIUS, n, c)
+
+
+def _sum_difference_planes(xl: torch.Tensor, yl: torch.Tensor) -> torch.Tensor:
+    """``stack([s, d, s^2, d^2])`` of s = x + y, d = x - y; without gradients written straight into one buffer (the
+    stack's copy is a sixth of the SSIM's time on CPU; ``out=`` is not differentiable, so with gradients it stacks)."""
+    if torch.is_grad_enabled() and (xl.requires_grad or yl.requires_grad):
+        s, d = xl + yl, xl - yl
+        return torch.stack([s, d, s * s, d * d])
+    out = xl.new_empty(4, *xl.shape)
+    torch.add(xl, yl, out=out[0])
+    torch.sub(xl, yl, out=out[1])
+    torch.mul(out[0], out[0], out=out[2])
+    torch.mul(out[1], out[1], out=out[3])
+    return out
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
