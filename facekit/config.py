@@ -52,6 +52,9 @@ class DataConfig:
     # the target's speech; synthetic corpus) | oracle (drawn from the target's own mouth: labelled "oracle mouth")
     num_frames: int = 1  # consecutive target frames per generator window
     sync_frames: int = 5  # frames per sync-expert window (0.2 s at 25 fps)
+    reference: str = "frame"  # the reference image: frame (one frame of the clip, at least reference_min_gap from the
+    # target in training; frame 0, or --reference-frame, at generation) | clip_mean (the mean of the clip's frames: what
+    # the face video shows on average, the appearance the "mean mouth" baseline pastes)
     reference_min_gap: int = 5  # the reference frame is at least this many frames from the target
     still_face_prob: float = 0.0  # training: share of windows whose mouthless face is one frame of the clip, repeated
     other_reference_prob: float = 0.0  # training: share of windows whose reference is from another clip of the identity
@@ -268,6 +271,7 @@ ADDED = {
     "data.mouth_driver": "oracle",
     "train.gan_warmup_steps": 0,
     "train.mouth_box_weight": 0.0,
+    "data.reference": "frame",
 }
 
 
@@ -325,6 +329,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.expert_loss={cfg.model.expert_loss!r}: use bce or infonce")
     if cfg.data.mouth_driver not in ("rendition", "oracle"):
         raise ConfigError(f"data.mouth_driver={cfg.data.mouth_driver!r}: use rendition or oracle")
+    if cfg.data.reference not in ("frame", "clip_mean"):
+        raise ConfigError(f"data.reference={cfg.data.reference!r}: use frame or clip_mean")
     if cfg.data.split_by not in ("identity", "sentence"):
         raise ConfigError(f"data.split_by={cfg.data.split_by!r}: use identity or sentence")
     if not 0.0 < cfg.data.eval_fraction < 1.0:

@@ -49,8 +49,9 @@ def generate_frames(model: LipSyncModel, windows: dict[str, torch.Tensor], batch
 
 
 def baselines(windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The trivial baselines' frames (T, 3, S, S)."""
-    masked, target, reference = windows["masked"], windows["target"], windows["reference"]
+    """The trivial baselines' frames (T, 3, S, S): the reference frame's lower half pasted (``reference_frame``: a
+    real frame, whatever reference the model reads) and the clip's mean lower half."""
+    masked, target, reference = windows["masked"], windows["target"], windows["reference_frame"]
     half = target.shape[-2] // 2
     pasted = masked.clone()
     pasted[..., half:, :] = reference[..., half:, :]

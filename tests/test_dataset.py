@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from facekit.config import apply_overrides
+from facekit.config import ConfigError, apply_overrides
 from facekit.data.audio import mel_window
 from facekit.data.clips import load_clip, read_manifest
 from facekit.data.dataset import FaceDataset, SyncDataset, select_split, split_keys
@@ -195,8 +195,6 @@ def test_other_face_windows_paint_the_speech_onto_another_clip_and_have_no_targe
 
 
 def test_probabilities_outside_0_1_are_config_errors(tiny_cfg):
-    from facekit.config import ConfigError
-
     for key in ("data.still_face_prob", "data.other_reference_prob", "data.other_face_prob"):
         with pytest.raises(ConfigError, match=key.split(".")[1]):
             apply_overrides(tiny_cfg, [f"{key}=1.5"])
@@ -214,6 +212,49 @@ def test_clip_windows_still_face(corpus, tiny_cfg):
     assert torch.equal(still["masked"][:, :, : s // 2], moving["reference"][:, :, : s // 2])
     assert still["masked"][..., s // 2 :, :].abs().sum() == 0
     assert not torch.equal(still["masked"], moving["masked"])
+
+
+@pytest.mark.parametrize("overrides", [[], ["data.other_reference_prob=1.0"], ["data.other_face_prob=1.0"]])
+def test_clip_mean_reference_is_the_mean_of_the_source_clip_and_changes_nothing_else(corpus, tiny_cfg, overrides):
+    """With data.reference=clip_mean a window's reference is the mean of the clip its reference frames came from (the
+    own clip, or the other clip of other_reference / other_face); the random draws are unchanged, so every other
+    field equals the data.reference=frame window's."""
+    from facekit.data.dataset import clip_mean
+
+    frame_ds = FaceDataset(corpus, apply_overrides(tiny_cfg, ["data.num_frames=2", *overrides]).data)
+    mean_ds = FaceDataset(corpus, apply_overrides(tiny_cfg, ["data.num_frames=2", "data.reference=clip_mean",
+                                                             *overrides]).data)  # fmt: skip
+    for i in range(0, len(frame_ds), 37):
+        by_frame, by_mean = frame_ds[i], mean_ds[i]
+        assert set(by_frame) == set(by_mean)
+        for key in set(by_frame) - {"reference"}:
+            assert torch.equal(by_frame[key], by_mean[key]), key
+        sources = [
+            o for o in range(len(frame_ds.data.clips)) if _frame_index(frame_ds.data.clips[o], by_frame["reference"][0])
+        ]
+        means = [clip_mean(frame_ds.data.clips[o].frames) for o in sources]
+        assert any(torch.allclose(by_mean["reference"][0], m, atol=1e-6) for m in means), "the source clip's mean"
+        assert torch.equal(by_mean["reference"][0], by_mean["reference"][1])
+
+
+def test_clip_windows_reference_modes(corpus, tiny_cfg):
+    """clip_windows: ``reference`` is what the model reads (the frame, or the clip's mean); ``reference_frame`` is
+    always the frame, so the pasted baseline pastes a real frame in both modes."""
+    from facekit.data.dataset import clip_windows
+    from facekit.evaluation import baselines
+
+    _, infos = read_manifest(corpus)
+    clip = load_clip(corpus, infos[0])
+    by_frame = clip_windows(clip, tiny_cfg.data, reference_index=3)
+    by_mean = clip_windows(clip, apply_overrides(tiny_cfg, ["data.reference=clip_mean"]).data, reference_index=3)
+    assert torch.equal(by_frame["reference"], by_frame["reference_frame"])
+    assert torch.equal(by_mean["reference_frame"], by_frame["reference_frame"])
+    mean = by_frame["target"].mean(0, keepdim=True)
+    assert torch.allclose(by_mean["reference"], mean.expand_as(by_mean["reference"]), atol=1e-6)
+    for name, frames in baselines(by_frame).items():
+        assert torch.equal(frames, baselines(by_mean)[name]), name
+    with pytest.raises(ConfigError, match="data.reference"):
+        apply_overrides(tiny_cfg, ["data.reference=median"])
 
 
 def _burst_clip(fps: float = 25.0):

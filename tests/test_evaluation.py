@@ -14,7 +14,8 @@ def test_baselines_are_what_they_say():
     masked = target.clone()
     masked[..., 4:, :] = 0
     reference = torch.rand(1, 3, 8, 8).expand(6, -1, -1, -1)
-    out = baselines({"target": target, "masked": masked, "reference": reference})
+    read = torch.rand(1, 3, 8, 8).expand(6, -1, -1, -1)  # what a clip_mean model reads: never pasted
+    out = baselines({"target": target, "masked": masked, "reference": read, "reference_frame": reference})
     assert torch.equal(out["reference_pasted"][..., 4:, :], reference[..., 4:, :])
     assert torch.equal(out["reference_pasted"][..., :4, :], target[..., :4, :])
     assert torch.allclose(out["mean_mouth"][0, :, 4:], target[:, :, 4:].mean(0))

@@ -4,7 +4,8 @@ Image convention (the whole library): float32 NCHW RGB in [0, 1]. A generator wi
 
 - ``target``    (K, 3, S, S) ground-truth frames t .. t+K-1
 - ``masked``    (K, 3, S, S) the same frames with the mouth region (the lower half) set to 0 -- the mouthless face
-- ``reference`` (K, 3, S, S) frames of the same clip at least ``reference_min_gap`` frames away (pose/appearance prior)
+- ``reference`` (K, 3, S, S) frames of the same clip at least ``reference_min_gap`` frames away (pose/appearance prior);
+  with ``data.reference=clip_mean`` the mean of all the clip's frames instead (what the face video shows on average)
 
 Two training augmentations (``DataConfig``) make the mouth come from the speech, not from the face video it is painted
 into -- what generation on another video or a still image needs:
@@ -199,11 +200,19 @@ def check_mouth_driver(root: str | Path, infos: Sequence[ClipInfo], cfg: DataCon
         )
 
 
+def clip_mean(frames: np.ndarray) -> torch.Tensor:
+    """The mean of a clip's uint8 (T, S, S, 3) frames as one float (3, S, S) image in [0, 1]: ``data.reference=
+    clip_mean``'s reference (the face video on average; its lower half is the "mean mouth" baseline's)."""
+    mean = np.asarray(frames).mean(axis=0, dtype=np.float64)  # (S, S, 3); float64: exact for any clip length
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(mean / 255.0, -1, 0), dtype=np.float32))
+
+
 def clip_windows(
     clip: Clip, cfg: DataConfig, reference_index: int = 0, still_face: bool = False
 ) -> dict[str, torch.Tensor]:
     """Every frame of ``clip`` as generator input (the keys of a flattened window, leading dim T), with one fixed
-    reference frame -- what generation and evaluation use.
+    reference frame -- what generation and evaluation use. ``reference`` is what the model reads (that frame, or the
+    clip's mean with ``data.reference=clip_mean``); ``reference_frame`` is always the frame (the pasted baseline).
 
     ``still_face``: the mouthless face of every frame is the reference frame's, as when a still image is animated;
     the mouth must then come from the speech alone (the face video's own motion, which follows the words, is gone)."""
@@ -217,10 +226,12 @@ def clip_windows(
         else np.full((n, cfg.phoneme_window), PAD_ID, np.int64)
     )
     mouth = clip.mouth if clip.mouth is not None else np.zeros((n, 1, 1, 3), np.uint8)
+    frame = _images(clip.frames[reference_index])[None].expand(n, -1, -1, -1)
     return {
         "target": target,
         "masked": masked,
-        "reference": _images(clip.frames[reference_index])[None].expand(n, -1, -1, -1),
+        "reference": clip_mean(clip.frames)[None].expand(n, -1, -1, -1) if cfg.reference == "clip_mean" else frame,
+        "reference_frame": frame,
         "mel": torch.from_numpy(mel_windows(clip.mel, n, cfg.fps, cfg.audio_offset_frames)[:, None]),
         "phonemes": torch.from_numpy(phonemes),
         "mouth": _images(mouth),
@@ -257,6 +268,7 @@ class FaceDataset(Dataset):
         self.same_identity = [  # other clips of each clip's identity: the other_reference_prob pool
             [o for o in by_identity[clip.info.identity] if o != c] for c, clip in enumerate(self.data.clips)
         ]
+        self.means = [clip_mean(clip.frames) for clip in self.data.clips] if cfg.reference == "clip_mean" else None
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random reference frames (call once per epoch for fresh pairings)."""
@@ -277,20 +289,23 @@ class FaceDataset(Dataset):
         else:
             face = clip.frames[frames]
         others = self.same_identity[c]
+        ref_clip = c  # the clip the reference comes from; the draws are the same for every data.reference
         if others and self.cfg.other_reference_prob > 0 and rng.random() < self.cfg.other_reference_prob:
-            source = self.data.clips[others[rng.integers(len(others))]].frames
+            ref_clip = others[rng.integers(len(others))]
+            source = self.data.clips[ref_clip].frames
             ref = source[rng.integers(len(source), size=k)]
         else:
             far = np.array([j for j in range(n) if abs(j - t) >= self.cfg.reference_min_gap] or [0])
             ref = clip.frames[rng.choice(far, size=k)]
         recon = 1.0
         if others and self.cfg.other_face_prob > 0 and rng.random() < self.cfg.other_face_prob:
-            source = self.data.clips[others[rng.integers(len(others))]].frames
+            ref_clip = others[rng.integers(len(others))]
+            source = self.data.clips[ref_clip].frames
             face, ref = source[[rng.integers(len(source))] * k], source[rng.integers(len(source), size=k)]
             recon = 0.0
         masked = _images(face)  # numpy-made copy: see to_images
         masked[..., target.shape[-2] // 2 :, :] = 0.0
-        reference = _images(ref)
+        reference = _images(ref) if self.means is None else self.means[ref_clip][None].repeat(k, 1, 1, 1)
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
         return {
             "target": target,
