@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for _label, model, mcfg in models:
             windows = clip_windows(clip, mcfg.data, 0, False)
             tiles.append(generate_frames(model, {key: v[k : k + 1] for key, v in windows.items()})[0])
-        tiles = [windows["reference"][k], *tiles, windows["target"][k]]
+        tiles = [windows["reference_frame"][k], *tiles, windows["target"][k]]
         half = tiles[0].shape[-2] // 2
         strip = [(t[:, half:].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8) for t in tiles]
         gapcol = np.full((strip[0].shape[0], 2, 3), 255, np.uint8)

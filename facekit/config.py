@@ -53,8 +53,8 @@ class DataConfig:
     num_frames: int = 1  # consecutive target frames per generator window
     sync_frames: int = 5  # frames per sync-expert window (0.2 s at 25 fps)
     reference: str = "frame"  # the reference image: frame (one frame of the clip, at least reference_min_gap from the
-    # target in training; frame 0, or --reference-frame, at generation) | clip_mean (the mean of the clip's frames: what
-    # the face video shows on average, the appearance the "mean mouth" baseline pastes)
+    # target in training; one fixed frame, frame 0 by default, at generation) | clip_mean (the mean of the clip's
+    # frames: what the face video shows on average, the appearance the "mean mouth" baseline pastes)
     reference_min_gap: int = 5  # the reference frame is at least this many frames from the target
     still_face_prob: float = 0.0  # training: share of windows whose mouthless face is one frame of the clip, repeated
     other_reference_prob: float = 0.0  # training: share of windows whose reference is from another clip of the identity

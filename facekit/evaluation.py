@@ -42,8 +42,8 @@ def generate_frames(model: LipSyncModel, windows: dict[str, torch.Tensor], batch
     device = next(model.parameters()).device
     n = windows["target"].shape[0]
     out = []
-    for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size].to(device) for k, v in windows.items()}
+    for i in range(0, n, batch_size):  # reference_frame is the baselines' (the model reads reference)
+        batch = {k: v[i : i + batch_size].to(device) for k, v in windows.items() if k != "reference_frame"}
         out.append(model(batch)["image"].cpu())
     return torch.cat(out)
 
@@ -199,6 +199,11 @@ def evaluate_generator(
             "data": str(data_root),
             "split": split,
             "reference_frame": f"frame {reference_index} of each clip (left out of the image figures)",
+            "model_reference": (
+                "the mean of each clip's frames (data.reference=clip_mean; the mean-mouth baseline's input)"
+                if cfg.data.reference == "clip_mean" and not still_face
+                else f"frame {reference_index}"
+            ),
             "face_input": (
                 "still: the reference frame's mouthless face for every frame"
                 if still_face

@@ -298,7 +298,8 @@ def generate(
         mouth=mouth_images[loop_indices(len(mouth_images), n)] if mouth_images is not None else None,
         phonemes=phonemes,
     )
-    windows = clip_windows(clip, cfg.data, reference_index)  # index[t] == t on the first forward pass
+    # index[t] == t on the first forward pass; a clip_mean reference is the mean of the face's own frames (not looped)
+    windows = clip_windows(clip, cfg.data, reference_index, face_frames=source_face.crops)
     seconds["inputs"] = time.perf_counter() - tic
 
     # generate, paste back, write
@@ -354,6 +355,11 @@ def generate(
         "aligned": aligned,
         "pasted_back": source_face.alpha is not None,
         "reference_frame": reference_index,
+        "reference": (
+            f"the mean of the face's {num_source} frames"
+            if cfg.data.reference == "clip_mean"
+            else f"frame {reference_index}"
+        ),
         "order": order,
         "used": present,
         "dropped": list(drop),

@@ -237,6 +237,17 @@ def test_clip_mean_reference_is_the_mean_of_the_source_clip_and_changes_nothing_
         assert torch.equal(by_mean["reference"][0], by_mean["reference"][1])
 
 
+def test_clip_mean_reference_of_a_still_face_is_its_frame(corpus, tiny_cfg):
+    """A still-face window stands for animating a still image, whose mean (at generation) is the image itself."""
+    cfg = apply_overrides(tiny_cfg, ["data.num_frames=2", "data.still_face_prob=1.0", "data.reference=clip_mean"])
+    ds = FaceDataset(corpus, cfg.data)
+    half = cfg.data.image_size // 2
+    for i in range(0, len(ds), 41):
+        item = ds[i]
+        assert torch.equal(item["reference"][:, :, :half], item["masked"][:, :, :half])
+        assert _frame_index(ds.data.clips[int(item["clip"])], item["reference"][0]), "a whole frame of the clip"
+
+
 def test_clip_windows_reference_modes(corpus, tiny_cfg):
     """clip_windows: ``reference`` is what the model reads (the frame, or the clip's mean); ``reference_frame`` is
     always the frame, so the pasted baseline pastes a real frame in both modes."""
@@ -253,6 +264,11 @@ def test_clip_windows_reference_modes(corpus, tiny_cfg):
     assert torch.allclose(by_mean["reference"], mean.expand_as(by_mean["reference"]), atol=1e-6)
     for name, frames in baselines(by_frame).items():
         assert torch.equal(frames, baselines(by_mean)[name]), name
+    mean_cfg = apply_overrides(tiny_cfg, ["data.reference=clip_mean"]).data
+    still = clip_windows(clip, mean_cfg, reference_index=3, still_face=True)
+    assert torch.equal(still["reference"], by_frame["reference_frame"]), "a still face's mean is its frame"
+    looped = clip_windows(clip, mean_cfg, reference_index=3, face_frames=clip.frames[:4])  # generate's loop
+    assert torch.allclose(looped["reference"][0], by_frame["target"][:4].mean(0), atol=1e-6)
     with pytest.raises(ConfigError, match="data.reference"):
         apply_overrides(tiny_cfg, ["data.reference=median"])
 

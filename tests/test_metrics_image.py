@@ -165,6 +165,8 @@ def test_ssim_is_differentiable_and_rejects_bad_input():
     a, b = noisy_pair((2, 2, 12, 13))
     a, b = a.double().requires_grad_(True), b.double().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda u, v: ssim(u, v, reduction="none"), (a, b))
+    # and the path with gradients computes the same values as the one without (they build the planes differently)
+    assert torch.equal(ssim(a, b, reduction="none"), ssim(a.detach(), b.detach(), reduction="none"))
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(torch.rand(1, 3, 10, 32), torch.rand(1, 3, 10, 32))
     with pytest.raises(ValueError, match="one shape"):

@@ -5,7 +5,8 @@ Image convention (the whole library): float32 NCHW RGB in [0, 1]. A generator wi
 - ``target``    (K, 3, S, S) ground-truth frames t .. t+K-1
 - ``masked``    (K, 3, S, S) the same frames with the mouth region (the lower half) set to 0 -- the mouthless face
 - ``reference`` (K, 3, S, S) frames of the same clip at least ``reference_min_gap`` frames away (pose/appearance prior);
-  with ``data.reference=clip_mean`` the mean of all the clip's frames instead (what the face video shows on average)
+  with ``data.reference=clip_mean`` the mean of all the frames of the clip it comes from instead (what the face video
+  shows on average; for a still face, its one frame)
 
 Two training augmentations (``DataConfig``) make the mouth come from the speech, not from the face video it is painted
 into -- what generation on another video or a still image needs:
@@ -208,14 +209,20 @@ def clip_mean(frames: np.ndarray) -> torch.Tensor:
 
 
 def clip_windows(
-    clip: Clip, cfg: DataConfig, reference_index: int = 0, still_face: bool = False
+    clip: Clip,
+    cfg: DataConfig,
+    reference_index: int = 0,
+    still_face: bool = False,
+    face_frames: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every frame of ``clip`` as generator input (the keys of a flattened window, leading dim T), with one fixed
-    reference frame -- what generation and evaluation use. ``reference`` is what the model reads (that frame, or the
-    clip's mean with ``data.reference=clip_mean``); ``reference_frame`` is always the frame (the pasted baseline).
+    reference frame -- what generation and evaluation use. ``reference`` is what the model reads: that frame, or with
+    ``data.reference=clip_mean`` the mean of the face's frames (``face_frames`` when ``clip.frames`` repeats them, as
+    generate's loop does; else ``clip.frames``). ``reference_frame`` is always the frame (the pasted baseline).
 
     ``still_face``: the mouthless face of every frame is the reference frame's, as when a still image is animated;
-    the mouth must then come from the speech alone (the face video's own motion, which follows the words, is gone)."""
+    the mouth must then come from the speech alone (the face video's own motion, which follows the words, is gone).
+    A still face's mean is that frame."""
     n = clip.info.num_frames
     target = _images(clip.frames)
     masked = target[[reference_index] * n] if still_face else target.clone()
@@ -227,10 +234,13 @@ def clip_windows(
     )
     mouth = clip.mouth if clip.mouth is not None else np.zeros((n, 1, 1, 3), np.uint8)
     frame = _images(clip.frames[reference_index])[None].expand(n, -1, -1, -1)
+    reference = frame
+    if cfg.reference == "clip_mean" and not still_face:
+        reference = clip_mean(clip.frames if face_frames is None else face_frames)[None].expand(n, -1, -1, -1)
     return {
         "target": target,
         "masked": masked,
-        "reference": clip_mean(clip.frames)[None].expand(n, -1, -1, -1) if cfg.reference == "clip_mean" else frame,
+        "reference": reference,
         "reference_frame": frame,
         "mel": torch.from_numpy(mel_windows(clip.mel, n, cfg.fps, cfg.audio_offset_frames)[:, None]),
         "phonemes": torch.from_numpy(phonemes),
@@ -284,8 +294,10 @@ class FaceDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         frames = slice(t, t + k)
         target = _images(clip.frames[frames])
+        still = None  # the frame of a still face
         if self.cfg.still_face_prob > 0 and rng.random() < self.cfg.still_face_prob:  # no draw at 0: same stream
-            face = clip.frames[[rng.integers(n)] * k]
+            still = int(rng.integers(n))
+            face = clip.frames[[still] * k]
         else:
             face = clip.frames[frames]
         others = self.same_identity[c]
@@ -305,7 +317,12 @@ class FaceDataset(Dataset):
             recon = 0.0
         masked = _images(face)  # numpy-made copy: see to_images
         masked[..., target.shape[-2] // 2 :, :] = 0.0
-        reference = _images(ref) if self.means is None else self.means[ref_clip][None].repeat(k, 1, 1, 1)
+        if self.means is None:
+            reference = _images(ref)
+        elif ref_clip == c and still is not None:  # a still face's mean is its frame (as a still image's at generation)
+            reference = _images(clip.frames[[still] * k])
+        else:
+            reference = self.means[ref_clip][None].repeat(k, 1, 1, 1)
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
         return {
             "target": target,
