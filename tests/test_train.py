@@ -110,6 +110,38 @@ def test_a_kill_between_checkpoints_leaves_no_duplicated_steps(corpus, tiny_cfg,
     _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_saves_the_step_it_lands_in_and_the_run_resumes_the_same(
+    corpus, tiny_cfg, tmp_path, monkeypatch, signum
+):
+    """The signal arrives inside step 6 (checkpoints every 4): the step finishes, is saved, and the run stops with
+    KeyboardInterrupt; resumed, it has the losses of an uninterrupted run. The handlers are put back afterwards."""
+    import signal
+
+    from facekit.train import loop
+
+    cfg = _cfg(tiny_cfg)
+    train_generator(cfg, corpus, tmp_path / "full", progress=False)
+    calls, original = [], loop.train_step
+
+    def step_then_signal(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 6:
+            signal.raise_signal(getattr(signal, signum))
+        return out
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(loop, "train_step", step_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        train_generator(cfg, corpus, tmp_path / "cut", progress=False)
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 6 and len(_log(tmp_path / "cut")) == 6
+    monkeypatch.setattr(loop, "train_step", original)
+    train_generator(cfg, corpus, tmp_path / "cut", progress=False)
+    _same_losses(_log(tmp_path / "full"), _log(tmp_path / "cut"))
+
+
 def test_a_run_made_before_a_config_field_was_added_resumes(corpus, tiny_cfg, tmp_path):
     from facekit.config import ADDED
 

@@ -5,17 +5,21 @@ log (``log.jsonl``, whose first record also holds ``loss_terms``: every active l
 checkpoint every ``train.checkpoint_every`` steps and at the end (``last.pt``, with the run's data contract), and the
 resolved config and fixed split written into the run folder (``facekit.train.resume``). Resuming rebuilds the same
 batch order from (seed, epoch), skips the batches already seen and restores model, optimizer and RNG state -- so a
-killed-and-resumed run continues from the same step with the same losses as an uninterrupted one.
+killed-and-resumed run continues from the same step with the same losses as an uninterrupted one. Ctrl-C or a plain
+``kill`` (SIGTERM) lets the current step finish and saves it before the run stops, so such a stop loses nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -75,6 +79,34 @@ def init_distributed() -> bool:
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return True
+
+
+class _Interrupt:
+    """Whether SIGINT or SIGTERM arrived; a second one interrupts at once (the user insists)."""
+
+    requested = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+@contextlib.contextmanager
+def deferred_interrupts(enabled: bool = True) -> Iterator[_Interrupt]:
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``) only set a flag while a training loop runs, so the loop can finish its
+    step, save a checkpoint of it and stop (a kill mid-step would leave the optimizer half-applied). Only in the main
+    thread of a single process (not under ``torchrun``, whose processes must stop together)."""
+    flag = _Interrupt()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(
@@ -146,55 +178,68 @@ def run(
     model.train()
     start, seen = time.perf_counter(), 0
     over_budget = False
-    while step < t.steps:
-        epoch, position = divmod(step, per_epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        batches = epoch_batches(len(dataset), t.batch_size, t.seed, epoch)[position:]
-        per_rank = t.batch_size // world_size  # each process takes its slice of the global batch
-        batches = [b[rank * per_rank : (rank + 1) * per_rank] for b in batches]
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=t.num_workers, pin_memory=cuda)
-        for batch in loader:
-            if hasattr(step_fn, "step"):  # an objective whose terms depend on the step (the GAN warm-up)
-                step_fn.step = step
-            out = train_step(net, opt, _to(batch, device, channels_last=cuda), step_fn, t.grad_clip, cuda and t.amp)
-            step += 1
-            seen += t.batch_size // world_size
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}", refresh=False)
-            if step % t.log_every == 0 or step == t.steps:
-                values = torch.stack([v.detach().float() for v in out.values()])
-                if world_size > 1:  # log the global batch's figures, not one process's slice
-                    dist.all_reduce(values)
-                    values /= world_size
-                record = {"step": step, **{k: round(float(v), 6) for k, v in zip(out, values, strict=True)}}
-                record["windows_per_s"] = round(world_size * seen / (time.perf_counter() - start), 1)
-                record["elapsed_s"] = round(spent + time.perf_counter() - start, 1)
-                if log is not None:
-                    log.write(json.dumps({**record, "loss_terms": loss_terms} if first_record else record) + "\n")
-                    log.flush()
-                    first_record = False
-            over_budget = t.max_minutes > 0 and spent + time.perf_counter() - start > 60 * t.max_minutes
-            if world_size > 1 and t.max_minutes > 0:  # every process stops at the same step
-                flag = torch.tensor(float(over_budget))
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                over_budget = bool(flag)
-            if main_process and (step % t.checkpoint_every == 0 or step == t.steps or over_budget):
-                state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
-                state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), loss_terms=loss_terms)
-                state["elapsed_s"] = spent + time.perf_counter() - start
-                state["contract"] = data_contract(cfg.data, begin.split).to_dict()
-                state.update(extra_state or {})
-                save_checkpoint(ckpt, state)
-                if on_checkpoint is not None:
-                    on_checkpoint(model, step)
-            if step >= t.steps or over_budget:
+
+    def save() -> None:
+        state = {"kind": kind, "config": cfg.to_dict(), "step": step, "model": model.state_dict()}
+        state.update(optimizer=opt.state_dict(), rng=torch.get_rng_state(), loss_terms=loss_terms)
+        state["elapsed_s"] = spent + time.perf_counter() - start
+        state["contract"] = data_contract(cfg.data, begin.split).to_dict()
+        state.update(extra_state or {})
+        save_checkpoint(ckpt, state)
+        if on_checkpoint is not None:
+            on_checkpoint(model, step)
+
+    with deferred_interrupts(world_size == 1) as interrupt:  # Ctrl-C / kill: finish the step, save it, stop
+        while step < t.steps:
+            epoch, position = divmod(step, per_epoch)
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            batches = epoch_batches(len(dataset), t.batch_size, t.seed, epoch)[position:]
+            per_rank = t.batch_size // world_size  # each process takes its slice of the global batch
+            batches = [b[rank * per_rank : (rank + 1) * per_rank] for b in batches]
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=t.num_workers, pin_memory=cuda)
+            for batch in loader:
+                if hasattr(step_fn, "step"):  # an objective whose terms depend on the step (the GAN warm-up)
+                    step_fn.step = step
+                out = train_step(net, opt, _to(batch, device, channels_last=cuda), step_fn, t.grad_clip, cuda and t.amp)
+                step += 1
+                seen += t.batch_size // world_size
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}", refresh=False)
+                if step % t.log_every == 0 or step == t.steps:
+                    values = torch.stack([v.detach().float() for v in out.values()])
+                    if world_size > 1:  # log the global batch's figures, not one process's slice
+                        dist.all_reduce(values)
+                        values /= world_size
+                    record = {"step": step, **{k: round(float(v), 6) for k, v in zip(out, values, strict=True)}}
+                    record["windows_per_s"] = round(world_size * seen / (time.perf_counter() - start), 1)
+                    record["elapsed_s"] = round(spent + time.perf_counter() - start, 1)
+                    if log is not None:
+                        log.write(json.dumps({**record, "loss_terms": loss_terms} if first_record else record) + "\n")
+                        log.flush()
+                        first_record = False
+                over_budget = t.max_minutes > 0 and spent + time.perf_counter() - start > 60 * t.max_minutes
+                if world_size > 1 and t.max_minutes > 0:  # every process stops at the same step
+                    flag = torch.tensor(float(over_budget))
+                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                    over_budget = bool(flag)
+                if main_process and (
+                    step % t.checkpoint_every == 0 or step == t.steps or over_budget or interrupt.requested
+                ):
+                    save()
+                if interrupt.requested:
+                    if main_process:
+                        (bar.write if bar is not None else print)(
+                            f"train {kind}: interrupted; saved step {step} to {ckpt}"
+                        )
+                    raise KeyboardInterrupt
+                if step >= t.steps or over_budget:
+                    break
+            if over_budget:
+                if bar is not None:
+                    bar.write(f"train {kind}: stopped at step {step}: train.max_minutes={t.max_minutes} reached")
                 break
-        if over_budget:
-            if bar is not None:
-                bar.write(f"train {kind}: stopped at step {step}: train.max_minutes={t.max_minutes} reached")
-            break
     if bar is not None:
         bar.close()
     if log is not None:
