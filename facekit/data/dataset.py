@@ -294,10 +294,10 @@ class FaceDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         frames = slice(t, t + k)
         target = _images(clip.frames[frames])
-        still = None  # the frame of a still face
+        still = False
         if self.cfg.still_face_prob > 0 and rng.random() < self.cfg.still_face_prob:  # no draw at 0: same stream
-            still = int(rng.integers(n))
-            face = clip.frames[[still] * k]
+            still = True
+            face = clip.frames[[rng.integers(n)] * k]
         else:
             face = clip.frames[frames]
         others = self.same_identity[c]
@@ -319,8 +319,8 @@ class FaceDataset(Dataset):
         masked[..., target.shape[-2] // 2 :, :] = 0.0
         if self.means is None:
             reference = _images(ref)
-        elif ref_clip == c and still is not None:  # a still face's mean is its frame (as a still image's at generation)
-            reference = _images(clip.frames[[still] * k])
+        elif ref_clip == c and still:  # a still face's mean is its frame (as a still image's at generation)
+            reference = _images(face)
         else:
             reference = self.means[ref_clip][None].repeat(k, 1, 1, 1)
         mouth = clip.mouth[frames] if clip.mouth is not None else np.zeros((k, 1, 1, 3), np.uint8)
