@@ -29,11 +29,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--pairs", type=int, default=10)
     p.add_argument("--eval-name", default="eval", help="report folder inside --out-dir (default eval)")
+    p.add_argument(
+        "--split",
+        default="eval",
+        choices=["eval", "val"],
+        help="the generator's held-out clips (default) or its validation clips (data.val_fraction), to choose on",
+    )
+    p.add_argument(
+        "--allow-expert-overlap",
+        action="store_true",
+        help="score with an expert that trained on these clips (the report says so)",
+    )
     args = p.parse_args(argv)
 
     out = Path(args.out_dir)
     try:
-        result = cross_dub(args.checkpoint, args.data, args.expert, out, args.pairs)
+        result = cross_dub(
+            args.checkpoint,
+            args.data,
+            args.expert,
+            out,
+            args.pairs,
+            split=args.split,
+            allow_expert_overlap=args.allow_expert_overlap,
+        )
     except ValueError as exc:
         print(f"cross_dub: error: {exc}", file=sys.stderr)
         return 2

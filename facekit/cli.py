@@ -452,8 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--split",
         default="eval",
-        choices=["train", "eval", "all"],
-        help="checkpoint mode: which clips of its recorded split (default eval: the held-out ones)",
+        choices=["train", "eval", "val", "all"],
+        help="checkpoint mode: which clips of its recorded split (default eval: the held-out ones; val: those taken "
+        "out of training by data.val_fraction, to choose settings on)",
     )
     p.add_argument("--max-clips", type=int, help="score only the first N clips of the split")
     p.add_argument(

@@ -60,6 +60,8 @@ class DataConfig:
     other_reference_prob: float = 0.0  # training: share of windows whose reference is from another clip of the identity
     other_face_prob: float = 0.0  # training: share of windows whose face is another clip's (no target: sync loss only)
     eval_fraction: float = 0.2  # share of identities (or sentences) held out for evaluation
+    val_fraction: float = 0.0  # share of identities (or sentences) taken out of training to choose settings on
+    # (evaluate with --split val); the held-out ones stay the same whatever this is
     split_by: str = "identity"  # identity (unseen faces) | sentence (unseen sentences: a single-speaker set, GRID s1)
     split_seed: int = 0
 
@@ -335,6 +337,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.split_by={cfg.data.split_by!r}: use identity or sentence")
     if not 0.0 < cfg.data.eval_fraction < 1.0:
         raise ConfigError(f"data.eval_fraction={cfg.data.eval_fraction} must be in (0, 1)")
+    if not 0.0 <= cfg.data.val_fraction < 1.0 - cfg.data.eval_fraction:
+        raise ConfigError(
+            f"data.val_fraction={cfg.data.val_fraction} must be in [0, 1 - data.eval_fraction): some keys must train"
+        )
     for key in ("still_face_prob", "other_reference_prob", "other_face_prob"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"data.{key}={getattr(cfg.data, key)} must be in [0, 1]")

@@ -22,21 +22,23 @@ import numpy as np
 from facekit.data.clips import ClipInfo
 
 
-def held_out_clips(data: str | Path, checkpoint: str | Path, count: int, need: tuple[str, ...] = ()) -> list[ClipInfo]:
+def held_out_clips(
+    data: str | Path, checkpoint: str | Path, count: int, need: tuple[str, ...] = (), split: str = "eval"
+) -> list[ClipInfo]:
     """The first ``count`` held-out clips of the generator ``checkpoint`` (the split its checkpoint recorded, as
-    ``facekit eval`` uses) of the most common speaker, by id, that have every file named in ``need`` (keys of their
-    ``extra``, e.g. ``("video", "transcript")``); at least two."""
+    ``facekit eval`` uses; ``split="val"``: its validation clips instead) of the most common speaker, by id, that have
+    every file named in ``need`` (keys of their ``extra``, e.g. ``("video", "transcript")``); at least two."""
     from facekit.checkpoints import checkpoint_config, load_checkpoint
     from facekit.contract import read_contract
     from facekit.evaluation import choose_clips
 
     state = load_checkpoint(checkpoint, "generator")
     cfg = checkpoint_config(state, checkpoint)
-    chosen, _ = choose_clips(checkpoint, read_contract(state, checkpoint), cfg.data, data, "eval")
+    chosen, _ = choose_clips(checkpoint, read_contract(state, checkpoint), cfg.data, data, split)
     held = [i for i in chosen if all(i.extra.get(k) for k in need)]
     if not held:
         having = f" with {' and '.join(need)}" if need else ""
-        raise ValueError(f"{data} has no held-out clips{having} of {checkpoint}'s split ({cfg.data.split_by})")
+        raise ValueError(f"{data} has no {split} clips{having} of {checkpoint}'s split ({cfg.data.split_by})")
     speaker = Counter(i.identity for i in held).most_common(1)[0][0]
     clips = sorted((i for i in held if i.identity == speaker), key=lambda i: i.id)[:count]
     if len(clips) < 2:
@@ -56,6 +58,8 @@ def cross_dub(
     out_dir: str | Path,
     pairs: int = 10,
     log: Callable[[str], None] = print,
+    split: str = "eval",
+    allow_expert_overlap: bool = False,
 ) -> dict:
     """Generate every pair of :func:`cross_dub_pairs` into ``out_dir/generated/<sentence>.mp4``, link each sentence's
     real video into ``out_dir/ground_truth``, and score them with the folder benchmark under ``expert``.
@@ -63,7 +67,8 @@ def cross_dub(
     Videos already there are kept when ``out_dir/generated/made_by.json`` names this same checkpoint (its sha256) and
     the same face for them, so another expert can score the same videos; videos of another checkpoint, of an unrecorded
     one or on another face (another ``pairs`` moves the last pair's face) are made again, and those of sentences no
-    longer paired are removed.
+    longer paired are removed. ``split="val"`` pairs the generator's validation clips (to choose settings on);
+    ``allow_expert_overlap`` scores with an expert that trained on them (the result says so).
 
     Returns the benchmark's result (``facekit.report``'s shape) with ``result["pairs"]``: speech, transcript, face
     and generated video of every pair.
@@ -74,7 +79,7 @@ def cross_dub(
     out = Path(out_dir)
     (out / "generated").mkdir(parents=True, exist_ok=True)
     (out / "ground_truth").mkdir(parents=True, exist_ok=True)
-    chosen = cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "transcript")))
+    chosen = cross_dub_pairs(held_out_clips(data, checkpoint, pairs, need=("video", "transcript"), split=split))
     faces = {Path(speech.extra["video"]).stem: str(face.extra["video"]) for speech, face in chosen}
     _keep_only_videos_of(checkpoint, faces, out, log)
     made_pairs = []
@@ -92,7 +97,8 @@ def cross_dub(
             {"speech": str(video), "transcript": transcript, "face": face.extra["video"], "generated": str(made)}
         )
         log(f"{video.stem}: speech {video.name} on the face of {Path(face.extra['video']).name}")
-    options = BenchmarkOptions(compare_images=False)  # the real video shows another face: sync only
+    # the real video shows another face: sync only
+    options = BenchmarkOptions(compare_images=False, allow_expert_overlap=allow_expert_overlap)
     result = run_benchmark(out / "generated", out / "ground_truth", expert, options=options, progress=True)
     result["pairs"] = made_pairs
     return result

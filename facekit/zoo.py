@@ -209,7 +209,12 @@ def model_markdown(card: dict) -> str:
         f"- kind: {card['kind']}; use it by name: `--checkpoint {card['name']}` or `--expert {card['name']}`",
         f"- data: {card['data']['source']} -- {card['data']['licence']}",
         f"- split: by {split['by']}, eval fraction {split['eval_fraction']}, seed {split['seed']}: "
-        f"{len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)",
+        f"{len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)"
+        + (
+            f"; {len(split['val'])} validation clips (val fraction {split['val_fraction']}) never trained on"
+            if split.get("val")
+            else ""
+        ),
         f"- training: {training['steps']} steps{took}",
         f"- file: weights.pt, {card['size_bytes'] / 2**20:.2f} MB (fp16), sha256 `{card['sha256']}`",
         f"- exported {card['exported']} from {card['source_checkpoint']['file']} "

@@ -138,6 +138,33 @@ def test_split_by_sentence_keeps_sentences_apart(corpus, tiny_cfg):
     assert train and held and not train & held
 
 
+def test_validation_split_comes_out_of_training_and_leaves_the_held_out_clips_alone(corpus, tiny_cfg):
+    from facekit.data.dataset import Split
+
+    _, infos = read_manifest(corpus)
+    base = ["data.split_by=sentence", "data.eval_fraction=0.3"]
+    plain = Split.draw(infos, apply_overrides(tiny_cfg, base).data)
+    small = Split.draw(infos, apply_overrides(tiny_cfg, [*base, "data.val_fraction=0.2"]).data)
+    large = Split.draw(infos, apply_overrides(tiny_cfg, [*base, "data.val_fraction=0.4"]).data)
+    assert small.eval == plain.eval and large.eval == plain.eval, "the held-out clips do not depend on val_fraction"
+    assert small.val and set(small.val) < set(large.val), "a larger val_fraction sets aside a superset"
+    for split in (small, large):
+        assert set(split.train) | set(split.val) == set(plain.train) and not set(split.train) & set(split.val)
+        assert not set(split.train_keys) & set(split.val_keys) and not set(split.val_keys) & set(split.eval_keys)
+        assert [i.id for i in select_split(infos, "val", tiny_cfg.data, split)] == list(split.val)
+    sentences = len({i.extra["sentence"] for i in infos})
+    assert len(small.val_keys) == round(0.2 * sentences)
+    old = {k: v for k, v in plain.to_dict().items() if k not in ("val", "val_keys", "val_fraction")}
+    assert plain.val == () and Split.from_dict(old) == plain, "a split recorded before validation splits loads"
+
+
+def test_val_fraction_must_leave_keys_to_train(tiny_cfg):
+    from facekit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.val_fraction=0.8"):
+        apply_overrides(tiny_cfg, ["data.eval_fraction=0.2", "data.val_fraction=0.8"])
+
+
 def _frame_index(clip, image: torch.Tensor) -> list[int]:
     pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return [j for j in range(clip.info.num_frames) if np.array_equal(clip.frames[j], pixels)]

@@ -108,3 +108,28 @@ def test_a_synthetic_corpus_generator_scored_on_real_clips_says_what_its_figures
     argv = ["eval", "--checkpoint", str(tmp_path / "synthetic.pt"), "--data", str(real), "--max-clips", "1"]
     assert main([*argv, "--out", str(out)]) == 0
     assert json.loads(out.read_text())["warnings"][0] == warning
+
+
+def test_a_run_with_validation_clips_never_trains_on_them_and_eval_scores_them(
+    runs, corpus, tiny_cfg, tmp_path, capsys
+):
+    from facekit.contract import load_contract
+    from facekit.train.loop import train_generator
+
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 2, "train.batch_size": 4, "data.val_fraction": 0.17})
+    train_generator(cfg, corpus, tmp_path / "gen", progress=False)
+    split = load_contract(tmp_path / "gen" / "last.pt", "generator").split
+    assert split.val and not set(split.val) & set(split.train) and not set(split.val) & set(split.eval)
+    val_identities = set(split.val_keys)
+
+    out = tmp_path / "val.json"
+    args = ["eval", "--checkpoint", str(tmp_path / "gen" / "last.pt"), "--data", str(corpus), "--split", "val"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert {c["identity"] for c in json.loads(out.read_text())["per_clip"]} == val_identities
+    # the expert of `runs` trained with no validation split, so on these clips; its sync figures would flatter
+    assert main([*args, "--expert", str(runs / "expert" / "last.pt")]) == 2
+    assert "trained on" in capsys.readouterr().err
+    # a run that set none aside says so
+    plain = ["eval", "--checkpoint", str(runs / "gen" / "last.pt"), "--data", str(corpus), "--split", "val"]
+    assert main(plain) == 2
+    assert "data.val_fraction=0" in capsys.readouterr().err

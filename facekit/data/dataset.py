@@ -50,6 +50,11 @@ from facekit.data.images import to_images as _images
 from facekit.data.text import PAD_ID, phoneme_windows
 
 
+def _ranked(keys: Sequence[str], seed: int) -> list[str]:
+    """``keys`` without repeats, in the order of a hash of ``seed`` and the key (the order every split draws from)."""
+    return sorted(set(keys), key=lambda k: hashlib.sha1(f"{seed}:{k}".encode()).hexdigest())
+
+
 def split_keys(keys: Sequence[str], eval_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
     """Split ``keys`` (identities, or sentences) reproducibly -> (train, eval), each sorted.
 
@@ -57,12 +62,24 @@ def split_keys(keys: Sequence[str], eval_fraction: float, seed: int = 0) -> tupl
     through the count; at least one key goes to each side when there are two or more.
     """
     unique = sorted(set(keys))
-    ranked = sorted(unique, key=lambda k: hashlib.sha1(f"{seed}:{k}".encode()).hexdigest())
+    ranked = _ranked(unique, seed)
     n_eval = int(round(eval_fraction * len(unique)))
     if len(unique) >= 2:
         n_eval = min(max(n_eval, 1), len(unique) - 1)
     held = set(ranked[:n_eval])
     return [k for k in unique if k not in held], [k for k in unique if k in held]
+
+
+def validation_keys(train_keys: Sequence[str], val_fraction: float, total: int, seed: int = 0) -> list[str]:
+    """The keys of ``train_keys`` set aside for validation: ``round(val_fraction * total)`` of them (``total``: every
+    key, held-out ones included), the next ones in :func:`split_keys`' order after the held-out keys, sorted.
+
+    So the held-out keys do not depend on ``val_fraction``, and a larger ``val_fraction`` sets aside a superset; at
+    least one key stays in training."""
+    if val_fraction <= 0:
+        return []
+    n_val = min(int(round(val_fraction * total)), len(set(train_keys)) - 1)
+    return sorted(_ranked(train_keys, seed)[: max(n_val, 0)])
 
 
 def split_key(info: ClipInfo, by: str) -> str:
@@ -83,8 +100,10 @@ class Split:
 
     Drawn once from the manifest at the start of training (:meth:`draw`), written to the run folder (``split.json``)
     and into every checkpoint; datasets and evaluation then take the clip ids as given, so re-preparing the data (a
-    clip skipped or added) never moves a clip between sides. ``train_keys`` / ``eval_keys`` are the split keys
-    (identities or sentences, ``by``) the clips were split by."""
+    clip skipped or added) never moves a clip between sides. ``train_keys`` / ``eval_keys`` / ``val_keys`` are the
+    split keys (identities or sentences, ``by``) the clips were split by. The validation clips (``data.val_fraction``;
+    none by default) are taken out of training to choose settings on, so that the held-out clips judge only the
+    final choice."""
 
     by: str
     eval_fraction: float
@@ -93,27 +112,37 @@ class Split:
     eval: tuple[str, ...]
     train_keys: tuple[str, ...]
     eval_keys: tuple[str, ...]
+    val_fraction: float = 0.0
+    val: tuple[str, ...] = ()
+    val_keys: tuple[str, ...] = ()
 
     @classmethod
     def draw(cls, infos: Sequence[ClipInfo], cfg: DataConfig) -> Split:
-        """Split ``infos`` by ``data.split_by`` / ``eval_fraction`` / ``split_seed`` (a held-out key never trains)."""
+        """Split ``infos`` by ``data.split_by`` / ``eval_fraction`` / ``val_fraction`` / ``split_seed`` (a held-out or
+        validation key never trains)."""
         keys = [split_key(i, cfg.split_by) for i in infos]
         train_keys, eval_keys = split_keys(keys, cfg.eval_fraction, cfg.split_seed)
-        held = set(eval_keys)
+        val_keys = validation_keys(train_keys, cfg.val_fraction, len(set(keys)), cfg.split_seed)
+        side = {**{k: "eval" for k in eval_keys}, **{k: "val" for k in val_keys}}
+        ids = {name: tuple(i.id for i, k in zip(infos, keys, strict=True) if side.get(k, "train") == name)
+               for name in ("train", "eval", "val")}  # fmt: skip
         return cls(
             by=cfg.split_by,
             eval_fraction=cfg.eval_fraction,
             seed=cfg.split_seed,
-            train=tuple(i.id for i, k in zip(infos, keys, strict=True) if k not in held),
-            eval=tuple(i.id for i, k in zip(infos, keys, strict=True) if k in held),
-            train_keys=tuple(train_keys),
+            train=ids["train"],
+            eval=ids["eval"],
+            train_keys=tuple(k for k in train_keys if k not in side),
             eval_keys=tuple(eval_keys),
+            val_fraction=cfg.val_fraction,
+            val=ids["val"],
+            val_keys=tuple(val_keys),
         )
 
     def clip_ids(self, split: str) -> tuple[str, ...]:
-        if split not in ("train", "eval"):
-            raise ValueError(f"unknown split {split!r}; use train or eval")
-        return self.train if split == "train" else self.eval
+        if split not in ("train", "eval", "val"):
+            raise ValueError(f"unknown split {split!r}; use train, eval or val")
+        return getattr(self, split)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -124,7 +153,7 @@ class Split:
 
 
 def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig, fixed: Split | None = None) -> list[ClipInfo]:
-    """The clips of ``split`` ("train", "eval" or "all"), in manifest order: those ``fixed`` lists, or, without a
+    """The clips of ``split`` ("train", "eval", "val" or "all"), in manifest order: those ``fixed`` lists, or, without a
     fixed split, drawn from ``infos`` by ``cfg``'s rule (a held-out key never appears in "train")."""
     if split == "all":
         return list(infos)

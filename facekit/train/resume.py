@@ -119,7 +119,7 @@ def _resume(
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise ConfigError(f"{data_root}: {len(missing)} training clips of the run's split are missing ({shown}); "
                           f"resume on the data the run started with, or use a new run folder")  # fmt: skip
-    added = present - set(split.train) - set(split.eval)
+    added = present - set(split.train) - set(split.eval) - set(split.val)
     if added:
         notes.append(f"{len(added)} clips of {data_root} are not in the run's split (added since it began): left out")
     return RunStart(state, split, loss_terms, notes)
