@@ -79,6 +79,13 @@ def stage_config(recipe: dict, index: int, minutes: float, init_from: str, extra
 # ------------------------------------------------------------------------------------------------------ the run
 
 
+BUDGET_KEYS = ("eval_reserve_minutes",)  # recipe keys a resumed run may change: they only move time between parts
+
+
+def _training_part(recipe: dict) -> dict:
+    return {k: v for k, v in recipe.items() if k not in BUDGET_KEYS}
+
+
 class FitState:
     """``OUT/fit.json``: the recipe, the budget and each stage's state; written after every change."""
 
@@ -87,11 +94,18 @@ class FitState:
         self._lock = threading.Lock()
         fresh = {"recipe": recipe, "set": list(extra), "stages": {}, "commands": []}
         self.data = json.loads(self.path.read_text()) if self.path.is_file() else fresh
-        if self.data["recipe"] != recipe or self.data["set"] != list(extra):
+        stored = self.data["recipe"]
+        if _training_part(stored) != _training_part(recipe) or self.data["set"] != list(extra):
             raise ConfigError(
                 f"{out} was started with another recipe or --set ({self.path}); re-run with the same ones to "
                 "resume, or give a new --out"
             )
+        if stored != recipe:  # only what is kept for the evaluation changed: the generator's budget follows
+            change = {
+                key: [stored.get(key), recipe.get(key)] for key in BUDGET_KEYS if stored.get(key) != recipe.get(key)
+            }
+            self.data.setdefault("recipe_changes", []).append(change)
+            self.data["recipe"] = recipe
         self.data["commands"].append(command)
         self.save()
 

@@ -151,6 +151,24 @@ def test_a_larger_hours_on_a_finished_fit_trains_the_last_stage_further(corpus, 
     assert _log(run / "generator/2-dub") == dub
 
 
+def test_a_smaller_evaluation_reserve_on_a_finished_fit_gives_the_last_stage_the_time(corpus, tmp_path, monkeypatch):
+    recipe = tiny_recipe()
+    recipe["generator"] = [s for s in recipe["generator"] if not s.startswith("train.steps")] + ["train.steps=100000"]
+    minutes = {5.2: 0.05, 5.0: 0.25}  # the generator's budget under each reserve (the real one would be 0.2 min more)
+    monkeypatch.setattr(fitmod, "generator_minutes", lambda recipe, h, state: minutes[recipe["eval_reserve_minutes"]])
+    monkeypatch.setattr(fitmod, "CONTINUE_AFTER_S", 1.0)
+    run, hours = tmp_path / "run", 1.0
+    fitmod.fit(run, hours, data=corpus, recipe={**recipe, "eval_reserve_minutes": 5.2}, progress=False,
+               log=lambda _: None)  # fmt: skip
+    first = _log(run / "generator/2-dub")
+    fitmod.fit(run, hours, data=corpus, recipe={**recipe, "eval_reserve_minutes": 5.0}, progress=False,
+               log=lambda _: None)  # fmt: skip
+    after = json.loads((run / "fit.json").read_text())
+    assert len(_log(run / "generator/2-dub")) > len(first), "the freed minutes went to the last stage"
+    assert after["recipe_changes"] == [{"eval_reserve_minutes": [5.2, 5.0]}]
+    assert after["recipe"]["eval_reserve_minutes"] == 5.0
+
+
 def test_a_resumed_fit_bar_counts_earlier_seconds_as_done_not_as_speed():
     bar = fitmod.Progress(3600, True, done_seconds=1800)
     try:

@@ -1,0 +1,54 @@
+"""Cross-dub sync of generators on the same held-out pairs under the judge, each against the first, paired by pair,
+with facekit.stats' 95% bootstrap interval and verdict (one seed per generator: a (1, pairs) array).
+
+    python eval/results/fit_grid_s1_2x/compare.py "NAME=PER_CLIP_CSV" "NAME=PER_CLIP_CSV" ... > summary.md
+
+Each PER_CLIP_CSV is the per_clip.csv of one `eval/cross_dub.py` report; only the pairs every report scored count.
+"""
+
+import csv
+import sys
+
+import numpy as np
+
+from facekit import stats
+
+
+def read(path: str) -> dict[str, dict[str, float]]:
+    with open(path) as f:
+        return {r["clip"]: {k: float(r[k]) for k in ("generated.lse_c", "generated.lse_d", "generated.offset",
+                                                     "ground_truth.lse_c", "ground_truth.lse_d")}
+                for r in csv.DictReader(f) if r["status"] == "scored"}  # fmt: skip
+
+
+def main(named: list[str]) -> None:
+    runs = dict(arg.split("=", 1) for arg in named)
+    runs = {name: read(path) for name, path in runs.items()}
+    first = next(iter(runs))
+    clips = sorted(set.intersection(*(set(r) for r in runs.values())))
+    real = np.array([runs[first][c]["ground_truth.lse_c"] for c in clips])
+    real_d = np.array([runs[first][c]["ground_truth.lse_d"] for c in clips])
+    print(f"{len(clips)} pairs; real videos under the judge: LSE-C {real.mean():.4f}, LSE-D {real_d.mean():.4f}\n")
+    print("| generator | LSE-C | % of real | LSE-D | offset 0 |")
+    print("|---|---|---|---|---|")
+    values = {}
+    for name, r in runs.items():
+        c = np.array([r[k]["generated.lse_c"] for k in clips])
+        d = np.array([r[k]["generated.lse_d"] for k in clips])
+        zero = np.mean([r[k]["generated.offset"] == 0 for k in clips])
+        values[name] = (c, d)
+        print(f"| {name} | {c.mean():.4f} | {100 * c.mean() / real.mean():.0f}% | {d.mean():.4f} | {zero:.0%} |")
+    deltas = stats.smallest_differences({})
+    print("\n| comparison | LSE-C difference [95% CI] | verdict | LSE-D difference [95% CI] | verdict |")
+    print("|---|---|---|---|---|")
+    for name in list(runs)[1:]:
+        cells = []
+        for i, metric in enumerate(("lse_c", "lse_d")):
+            ci = stats.difference_ci(values[name][i][None], values[first][i][None])
+            v = stats.verdict(ci, stats.METRICS[metric].higher_is_better, deltas[metric])
+            cells += [f"{ci.estimate:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]", v]
+        print(f"| {name} - {first} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
