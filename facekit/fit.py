@@ -13,8 +13,9 @@ the generator's, and the generator curriculum as stages that each start from the
     OUT/MODEL.md, OUT/model_card.json   written at the end, with the held-out figures
 
 Re-running the same command resumes: finished stages are skipped, an interrupted one resumes from its checkpoint.
-Re-running it with a larger ``--hours`` continues a finished run: the last stage trains on from its checkpoint for the
-extra time, and the evaluation and model card are made again.
+Re-running it with a larger ``--hours`` (or a recipe whose only change is a smaller ``eval_reserve_minutes``)
+continues a finished run: the last stage trains on from its checkpoint for the extra time, and the evaluation and
+model card are made again.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from facekit.verdict import FIGURES, IMAGE_FIGURES, SYNC_FIGURES
 DEFAULT_RECIPE = "one_person"
 CARD_FIGURES = [*IMAGE_FIGURES, *SYNC_FIGURES]  # the held-out table's columns
 JUDGE_SEED = 1  # the judge expert's train.seed; training experts never use it
-CONTINUE_AFTER_S = 60  # a finished last stage trains on when a larger --hours gives it at least this much more
+CONTINUE_AFTER_S = 60  # a finished last stage trains on when a larger budget gives it at least this much more
 
 
 def load_recipe(name_or_path: str = DEFAULT_RECIPE) -> dict:
@@ -252,7 +253,7 @@ def _continue_if_more_time(state: FitState, recipe: dict, index: int, budget: fl
         {"stage": name, "had_minutes": round(entry["seconds"] / 60, 2), "budget_minutes": round(budget, 2)}
     )
     state.save()
-    log(f"fit: {name} was done after {entry['seconds'] / 60:.1f} min; the larger --hours gives it {budget:.1f} min: "
+    log(f"fit: {name} was done after {entry['seconds'] / 60:.1f} min; the larger budget gives it {budget:.1f} min: "
         "it continues from its checkpoint, then the evaluation runs again")  # fmt: skip
 
 
