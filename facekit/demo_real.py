@@ -9,8 +9,8 @@ see its ATTRIBUTION.md) and lie in the held-out split of every shipped GRID mode
    independent sync expert ``grid-s1-judge`` (never used in training);
 3. the sync baselines, scored by the same benchmark call: the real videos (the level to reach, scored beside the
    generated ones) and the face video left unchanged with the new sentence's audio (its mouth says other words: the
-   level a dub must beat). Optionally the same figures under ``grid-s1-expert``, the expert ``grid-s1`` trained
-   against (which flatters it);
+   level a dub must beat). Optionally the same figures under ``grid-s1-expert``, one of the two experts ``grid-s1``
+   trained against (which flatters it);
 4. re-dub each clip's own mouth in the crop (``facekit.evaluation.evaluate_generator``) for the image figures beside
    the reference-frame and mean-mouth baselines;
 5. write ``report.html``, ``report.md`` and ``summary.json``: the videos, and a verdict per figure and baseline
@@ -120,7 +120,7 @@ def run_real_demo(
     log(f"[2/5] cross-dubbing with {GENERATOR}, judged by {JUDGE} ...")
     scored = {JUDGE: score_dubs(data, out / "crossdub", JUDGE, prepared["prepared"], log)}
     if training_expert:
-        log(f"[3/5] the same videos under {TRAINING_EXPERT}, the expert {GENERATOR} trained against ...")
+        log(f"[3/5] the same videos under {TRAINING_EXPERT}, one of the experts {GENERATOR} trained against ...")
         scored[TRAINING_EXPERT] = score_dubs(data, out / "crossdub", TRAINING_EXPERT, prepared["prepared"], log)
     else:
         log(f"[3/5] skipped: the figures under {TRAINING_EXPERT} (--training-expert)")

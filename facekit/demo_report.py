@@ -24,7 +24,7 @@ def _blocks(summary: dict, figures: dict[str, str], out: Path) -> list[tuple]:
         ("h1", "facekit demo: the shipped GRID generator dubs real faces"),
         ("p", f"The shipped generator {models['generator']} dubbed {len(clips)} sentences of GRID speaker 1 that no "
               f"shipped model trained on (all in their held-out split: {said}; chosen, before any generating, "
-              "for varied words and real videos both shipped sync experts find in sync). Each sentence's audio and "
+              "for varied words and real videos that grid-s1-expert and grid-s1-judge find in sync). Each sentence's audio and "
               "word alignment (text + audio) drove the mouth on the face video of the next sentence, and each dub was "
               f"scored against the real video of its sentence. Lip sync is judged by {models['judge']}, an "
               "independent sync expert never used in training; the image figures come from re-dubbing each clip's "
@@ -45,7 +45,7 @@ def _blocks(summary: dict, figures: dict[str, str], out: Path) -> list[tuple]:
         else:
             expert = key.removeprefix("lip_sync_")
             why = ("independent: never used in training" if expert == models["judge"]
-                   else f"the expert {models['generator']} trained against, which flatters it")  # fmt: skip
+                   else f"an expert {models['generator']} trained against, which flatters it")  # fmt: skip
             real, unchanged = (_baseline(rows, "lse_c", b) for b in ("real videos", "face unchanged"))
             blocks += [
                 ("h2", f"Verdict: lip sync of the dubs, judged by {expert} ({why})"),

@@ -79,13 +79,14 @@ def choose_clips(
     _, infos = read_manifest(data_root)
     if split == "all":
         return infos, []
+    if split == "val" and (contract.split is None or not contract.split.val):
+        raise ConfigError(f"{checkpoint} set no validation clips aside (data.val_fraction="
+                          f"{contract.split.val_fraction if contract.split else 0}); train with data.val_fraction=0.1 "
+                          f"(say) to have some, or score its held-out clips")  # fmt: skip
     if contract.split is None:
         note = (f"{checkpoint} records no split (no contract recorded: made before facekit recorded one); its "
                 f"{split} clips are drawn again from {data_root}'s manifest")  # fmt: skip
         return select_split(infos, split, data), [note]
-    if split == "val" and not contract.split.val:
-        raise ConfigError(f"{checkpoint} set no validation clips aside (trained with data.val_fraction=0); train "
-                          f"with data.val_fraction=0.1 (say) to have some, or score its held-out clips")  # fmt: skip
     chosen = select_split(infos, split, data, contract.split)
     expected = contract.split.clip_ids(split)
     missing = sorted(set(expected) - {i.id for i in chosen})

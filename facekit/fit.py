@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from facekit.config import Config, ConfigError, apply_overrides, get_preset
+from facekit.data.dataset import split_ids, split_line
 from facekit.verdict import FIGURES, IMAGE_FIGURES, SYNC_FIGURES
 
 DEFAULT_RECIPE = "one_person"
@@ -101,11 +102,11 @@ class FitState:
                 f"{out} was started with another recipe or --set ({self.path}); re-run with the same ones to "
                 "resume, or give a new --out"
             )
+        self.change = None
         if stored != recipe:  # only what is kept for the evaluation changed: the generator's budget follows
-            change = {
-                key: [stored.get(key), recipe.get(key)] for key in BUDGET_KEYS if stored.get(key) != recipe.get(key)
-            }
-            self.data.setdefault("recipe_changes", []).append(change)
+            self.change = {key: [stored.get(key), recipe.get(key)] for key in BUDGET_KEYS
+                           if stored.get(key) != recipe.get(key)}  # fmt: skip
+            self.data.setdefault("recipe_changes", []).append(self.change)
             self.data["recipe"] = recipe
         self.data["commands"].append(command)
         self.save()
@@ -283,6 +284,10 @@ def fit(
         raise ConfigError("facekit fit takes --videos DIR (raw videos to prepare) or --data DIR (prepared clips)")
     paths = FitPaths(out)
     state = FitState(out, recipe, list(extra), command)
+    if state.change:
+        said = ", ".join(f"{key} {was} -> {now}" for key, (was, now) in state.change.items())
+        log(f"fit: the recipe's {said} (recorded in fit.json and the model card): the generator stages not finished "
+            "yet, or a finished last stage, get the time it frees")  # fmt: skip
     data_root = Path(data) if data is not None else paths.data
     bar = Progress(3600 * hours, progress, state.spent())
     try:
@@ -406,8 +411,10 @@ def write_card(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, 
     stages = {name: {**entry} for name, entry in state.data["stages"].items()}
     for k, stage in enumerate(recipe["stages"]):
         last = _last_record(paths.stage(recipe, k) / "log.jsonl") or {}
+        saved = paths.stage(recipe, k) / "last.pt"
+        steps = load_checkpoint(saved, "generator")["step"] if saved.is_file() else last.get("step")
         stages[f"generator/{stage['name']}"].update(
-            steps=last.get("step"), final_loss=last.get("loss"), training_seconds=last.get("elapsed_s")
+            steps=steps, final_loss=last.get("loss"), training_seconds=last.get("elapsed_s")
         )
     card = {
         "generator": str(final),
@@ -428,6 +435,8 @@ def write_card(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, 
         "wall_seconds": round(sum(e["seconds"] for e in stages.values()), 1),
         "figures": state.data.get("figures", {}),
         "commands": state.data["commands"],
+        "continued": state.data.get("continued", []),
+        "recipe_changes": state.data.get("recipe_changes", []),
     }
     (paths.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     (paths.out / "MODEL.md").write_text(card_markdown(card))
@@ -443,7 +452,7 @@ def card_markdown(card: dict) -> str:
         f"{', '.join(f'`{e}`' for e in card.get('experts', [card['expert']]))}; judge "
         f"(another seed, never used in training; scores the figures below): `{card['judge']}`",
         f"- data: `{card['data']['folder']}` ({card['data']['source']}): {card['data']['licence']}",
-        f"- split by {split['by']}: {len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)",
+        f"- {split_line(split)}",
         f"- budget {card['budget_hours']:g} h; wall time {card['wall_seconds'] / 60:.1f} min in all",
         "",
         "Minutes: the wall time each stage took in `facekit fit` (setup included); training: the trainer's own clock, "
@@ -474,8 +483,13 @@ def card_markdown(card: dict) -> str:
         lines.append("")
     elif dub:
         lines += [f"Cross-dub: skipped ({dub['skipped']}).", ""]
-    lines += ["## Held-out clips", "", ", ".join(split["eval"]), ""]
-    lines += ["## Train clips", "", ", ".join(split["train"]), ""]
+    history = [f"- {c['stage']} continued: it had {c['had_minutes']} min, then a budget of {c['budget_minutes']} min"
+               for c in card.get("continued", [])]  # fmt: skip
+    history += [f"- a resume changed the recipe's {key} from {was} to {now}"
+                for change in card.get("recipe_changes", []) for key, (was, now) in change.items()]  # fmt: skip
+    if history:
+        lines += ["## Resumes that changed the budget", "", *history, ""]
+    lines += split_ids(split)
     lines += ["## Commands", "", *[f"    {c}" for c in card["commands"]], ""]
     return "\n".join(lines)
 

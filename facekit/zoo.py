@@ -23,6 +23,7 @@ import torch
 
 from facekit.checkpoints import CheckpointError, load_checkpoint
 from facekit.config import ConfigError
+from facekit.data.dataset import split_ids, split_line
 
 ZOO_ENV = "FACEKIT_ZOO"
 MAX_BYTES = 10 * 2**20  # a shipped model's weights file: under 10 MB, so the repository stays small
@@ -208,13 +209,7 @@ def model_markdown(card: dict) -> str:
         "",
         f"- kind: {card['kind']}; use it by name: `--checkpoint {card['name']}` or `--expert {card['name']}`",
         f"- data: {card['data']['source']} -- {card['data']['licence']}",
-        f"- split: by {split['by']}, eval fraction {split['eval_fraction']}, seed {split['seed']}: "
-        f"{len(split['train'])} train / {len(split['eval'])} held-out clips (ids below)"
-        + (
-            f"; {len(split['val'])} validation clips (val fraction {split['val_fraction']}) never trained on"
-            if split.get("val")
-            else ""
-        ),
+        f"- {split_line(split)}",
         f"- training: {training['steps']} steps{took}",
         f"- file: weights.pt, {card['size_bytes'] / 2**20:.2f} MB (fp16), sha256 `{card['sha256']}`",
         f"- exported {card['exported']} from {card['source_checkpoint']['file']} "
@@ -227,8 +222,7 @@ def model_markdown(card: dict) -> str:
     ]
     if card["notes"]:
         lines += ["## Notes", "", str(card["notes"]), ""]
-    lines += ["## Held-out clips", "", ", ".join(split["eval"]), ""]
-    lines += ["## Train clips", "", ", ".join(split["train"]), ""]
+    lines += split_ids(split)
     lines += ["## Config", "", "```json", json.dumps(card["config"], indent=2), "```", ""]
     return "\n".join(lines)
 

@@ -111,16 +111,29 @@ def test_a_synthetic_corpus_generator_scored_on_real_clips_says_what_its_figures
 
 
 def test_a_run_with_validation_clips_never_trains_on_them_and_eval_scores_them(
-    runs, corpus, tiny_cfg, tmp_path, capsys
+    runs, corpus, tiny_cfg, tmp_path, capsys, monkeypatch
 ):
     from facekit.contract import load_contract
-    from facekit.train.loop import train_generator
+    from facekit.crossdub import held_out_clips
+    from facekit.train import loop
 
+    built = []  # every dataset the training builds: the windows it learns from
+
+    class Recorded(loop.FaceDataset):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(loop, "FaceDataset", Recorded)
     cfg = apply_overrides(tiny_cfg, {"train.steps": 2, "train.batch_size": 4, "data.val_fraction": 0.17})
-    train_generator(cfg, corpus, tmp_path / "gen", progress=False)
+    loop.train_generator(cfg, corpus, tmp_path / "gen", progress=False)
     split = load_contract(tmp_path / "gen" / "last.pt", "generator").split
     assert split.val and not set(split.val) & set(split.train) and not set(split.val) & set(split.eval)
     val_identities = set(split.val_keys)
+    trained_on = {clip.info.identity for dataset in built for clip in dataset.data.clips}
+    assert trained_on and not trained_on & val_identities, "a validation clip was in a training dataset"
+    clips = held_out_clips(corpus, tmp_path / "gen" / "last.pt", 10, split="val")  # cross-dub's pairs on them
+    assert {c.identity for c in clips} == val_identities
 
     out = tmp_path / "val.json"
     args = ["eval", "--checkpoint", str(tmp_path / "gen" / "last.pt"), "--data", str(corpus), "--split", "val"]

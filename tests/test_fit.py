@@ -167,6 +167,9 @@ def test_a_smaller_evaluation_reserve_on_a_finished_fit_gives_the_last_stage_the
     assert len(_log(run / "generator/2-dub")) > len(first), "the freed minutes went to the last stage"
     assert after["recipe_changes"] == [{"eval_reserve_minutes": [5.2, 5.0]}]
     assert after["recipe"]["eval_reserve_minutes"] == 5.0
+    card = json.loads((run / "model_card.json").read_text())
+    assert card["recipe_changes"] == after["recipe_changes"] and card["continued"][0]["stage"] == "generator/2-dub"
+    assert "changed the recipe's eval_reserve_minutes from 5.2 to 5.0" in (run / "MODEL.md").read_text()
 
 
 def test_a_resumed_fit_bar_counts_earlier_seconds_as_done_not_as_speed():

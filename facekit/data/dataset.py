@@ -75,10 +75,10 @@ def validation_keys(train_keys: Sequence[str], val_fraction: float, total: int, 
     key, held-out ones included), the next ones in :func:`split_keys`' order after the held-out keys, sorted.
 
     So the held-out keys do not depend on ``val_fraction``, and a larger ``val_fraction`` sets aside a superset; at
-    least one key stays in training."""
+    least one key is set aside when ``val_fraction`` > 0, and at least one stays in training."""
     if val_fraction <= 0:
         return []
-    n_val = min(int(round(val_fraction * total)), len(set(train_keys)) - 1)
+    n_val = min(max(int(round(val_fraction * total)), 1), len(set(train_keys)) - 1)
     return sorted(_ranked(train_keys, seed)[: max(n_val, 0)])
 
 
@@ -150,6 +150,23 @@ class Split:
     @classmethod
     def from_dict(cls, data: dict) -> Split:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def split_line(split: dict) -> str:
+    """A recorded split (``Split.to_dict()``, or a card's copy) in one line, for model cards."""
+    line = (f"split by {split['by']}, eval fraction {split['eval_fraction']}, seed {split['seed']}: "
+            f"{len(split['train'])} train / {len(split['eval'])} held-out clips")  # fmt: skip
+    if split.get("val"):
+        line += f" / {len(split['val'])} validation clips (val fraction {split['val_fraction']}, never trained on)"
+    return line + " (ids below)"
+
+
+def split_ids(split: dict) -> list[str]:
+    """A model card's sections listing the split's clip ids (markdown lines)."""
+    sections = [("Held-out clips", "eval"), ("Validation clips", "val"), ("Train clips", "train")]
+    return [
+        line for title, key in sections if split.get(key) for line in (f"## {title}", "", ", ".join(split[key]), "")
+    ]
 
 
 def select_split(infos: Sequence[ClipInfo], split: str, cfg: DataConfig, fixed: Split | None = None) -> list[ClipInfo]:

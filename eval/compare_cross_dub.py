@@ -1,9 +1,12 @@
-"""Cross-dub sync of generators on the same held-out pairs under the judge, each against the first, paired by pair,
-with facekit.stats' 95% bootstrap interval and verdict (one seed per generator: a (1, pairs) array).
+"""Cross-dub sync of generators on the same held-out pairs under one judge: each generator against the first and
+against the real videos, paired by pair, with facekit.stats' 95% bootstrap interval and verdict (one seed per
+generator: a (1, pairs) array).
 
-    python eval/results/fit_grid_s1_2x/compare.py "NAME=PER_CLIP_CSV" "NAME=PER_CLIP_CSV" ... > summary.md
+    python eval/compare_cross_dub.py "NAME=PER_CLIP_CSV" "NAME=PER_CLIP_CSV" ... > summary.md
 
 Each PER_CLIP_CSV is the per_clip.csv of one `eval/cross_dub.py` report; only the pairs every report scored count.
+The real videos are the first report's (the same sentences' real videos in every report). A generated video shows
+another face than its sentence's real video, so the pairing with the real videos is loose and its interval wide.
 """
 
 import csv
@@ -41,13 +44,15 @@ def main(named: list[str]) -> None:
     deltas = stats.smallest_differences({})
     print("\n| comparison | LSE-C difference [95% CI] | verdict | LSE-D difference [95% CI] | verdict |")
     print("|---|---|---|---|---|")
-    for name in list(runs)[1:]:
+    values["real videos"] = (real, real_d)
+    comparisons = [(name, first) for name in list(runs)[1:]] + [(name, "real videos") for name in runs]
+    for name, other in comparisons:
         cells = []
         for i, metric in enumerate(("lse_c", "lse_d")):
-            ci = stats.difference_ci(values[name][i][None], values[first][i][None])
+            ci = stats.difference_ci(values[name][i][None], values[other][i][None])
             v = stats.verdict(ci, stats.METRICS[metric].higher_is_better, deltas[metric])
             cells += [f"{ci.estimate:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]", v]
-        print(f"| {name} - {first} | " + " | ".join(cells) + " |")
+        print(f"| {name} - {other} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
