@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="facekit-demo", help="output folder (default ./facekit-demo): report.html, ...")
     p.add_argument("--training-expert", action="store_true",
-                   help="also score the dubs with grid-s1-expert, one of the experts grid-s1 trained against")  # fmt: skip
+                   help="also score the dubs with grid-s1-expert, an expert grid-s1 trained against")  # fmt: skip
     p.add_argument(
         "--from-scratch",
         action="store_true",
