@@ -26,8 +26,8 @@ def _blocks(summary: dict, figures: dict[str, str], out: Path) -> list[tuple]:
               f"shipped model trained on (all in their held-out split: {said}; chosen, before any generating, "
               "for varied words and real videos that grid-s1-expert and grid-s1-judge find in sync). Each sentence's "
               "audio and word alignment (text + audio) drove the mouth on the face video of the next sentence, and "
-              f"each dub was scored against the real video of its sentence. Lip sync is judged by {models['judge']}, an "
-              "independent sync expert never used in training; the image figures come from re-dubbing each clip's "
+              f"each dub was scored against the real video of its sentence. Lip sync is judged by {models['judge']}, "
+              "an independent sync expert never used in training; the image figures come from re-dubbing each clip's "
               f"own mouth in the face crop. It took {summary['seconds']:.0f} s on {summary['cpu_cores']} CPU cores, "
               "with no training and nothing fetched."),
     ]  # fmt: skip
