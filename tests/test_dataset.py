@@ -158,6 +158,19 @@ def test_validation_split_comes_out_of_training_and_leaves_the_held_out_clips_al
     assert plain.val == () and Split.from_dict(old) == plain, "a split recorded before validation splits loads"
 
 
+def test_model_cards_list_validation_clips_only_when_there_are_some(corpus, tiny_cfg):
+    from facekit.data.dataset import Split, split_ids, split_line
+
+    _, infos = read_manifest(corpus)
+    base = ["data.split_by=sentence", "data.eval_fraction=0.3"]
+    plain = Split.draw(infos, apply_overrides(tiny_cfg, base).data).to_dict()
+    with_val = Split.draw(infos, apply_overrides(tiny_cfg, [*base, "data.val_fraction=0.2"]).data).to_dict()
+    assert "validation" not in split_line(plain) and "## Validation clips" not in split_ids(plain)
+    assert f"{len(with_val['val'])} validation clips" in split_line(with_val)
+    listed = split_ids(with_val)
+    assert listed[listed.index("## Validation clips") + 2] == ", ".join(with_val["val"])
+
+
 def test_val_fraction_must_leave_keys_to_train(tiny_cfg):
     from facekit.config import ConfigError
 
