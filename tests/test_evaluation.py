@@ -134,6 +134,10 @@ def test_a_run_with_validation_clips_never_trains_on_them_and_eval_scores_them(
     assert trained_on and not trained_on & val_identities, "a validation clip was in a training dataset"
     clips = held_out_clips(corpus, tmp_path / "gen" / "last.pt", 10, split="val")  # cross-dub's pairs on them
     assert {c.identity for c in clips} == val_identities
+    capsys.readouterr()
+    loop.train_generator(apply_overrides(cfg, {"train.steps": 3}), corpus, tmp_path / "gen", progress=False)
+    resumed = capsys.readouterr().out
+    assert "resuming" in resumed and "not in the run's split" not in resumed, "a resume took the val clips for new ones"
 
     out = tmp_path / "val.json"
     args = ["eval", "--checkpoint", str(tmp_path / "gen" / "last.pt"), "--data", str(corpus), "--split", "val"]
