@@ -345,3 +345,15 @@ def test_init_from_another_architecture_is_a_clear_error(corpus, tiny_cfg, tmp_p
     expert = apply_overrides(wider, {"train.init_from": str(tmp_path / "nothing.pt")})
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         train_generator(expert, corpus, tmp_path / "missing", progress=False)
+
+
+def test_init_from_a_checkpoint_that_trained_on_held_out_or_validation_clips_is_refused(corpus, tiny_cfg, tmp_path):
+    train_generator(_cfg(tiny_cfg, **{"train.steps": 1}), corpus, tmp_path / "first", progress=False)
+    start = {"train.init_from": str(tmp_path / "first" / "last.pt"), "train.steps": 1}
+    with pytest.raises(ConfigError, match="trained on 2 clips this run holds out or keeps for validation"):
+        train_generator(
+            _cfg(tiny_cfg, **{**start, "data.val_fraction": 0.17}), corpus, tmp_path / "val", progress=False
+        )
+    with pytest.raises(ConfigError, match="holds out or keeps for validation"):
+        train_generator(_cfg(tiny_cfg, **{**start, "data.split_seed": 1}), corpus, tmp_path / "other", progress=False)
+    train_generator(_cfg(tiny_cfg, **start), corpus, tmp_path / "same", progress=False)  # the same split: allowed

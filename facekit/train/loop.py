@@ -155,7 +155,7 @@ def run(
         step = state["step"]
         spent = float(state.get("elapsed_s", 0.0))
     elif t.init_from:
-        load_initial_weights(model, t.init_from, kind)
+        load_initial_weights(model, t.init_from, kind, begin.split)
     net = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -249,12 +249,24 @@ def run(
     return record
 
 
-def load_initial_weights(model: nn.Module, path: str | Path, kind: str) -> None:
+def load_initial_weights(model: nn.Module, path: str | Path, kind: str, split: Split | None = None) -> None:
     """Start a new run from the weights of ``path`` (``train.init_from``): same architecture, any training settings.
 
     The optimizer starts fresh. A discriminator missing from (or extra in) the checkpoint is allowed -- it is started
-    (or dropped) anew; any other mismatch is an error naming the checkpoint."""
+    (or dropped) anew; any other mismatch is an error naming the checkpoint. So is a checkpoint that trained on any
+    clip the new run's ``split`` holds out or sets aside for validation: its figures on them would flatter."""
+    from facekit.contract import read_contract
+
     state = load_checkpoint(path, kind)
+    known = read_contract(state, path).split
+    if split is not None and known is not None:
+        seen = sorted(set(known.train) & (set(split.eval) | set(split.val)))
+        if seen:
+            raise ConfigError(
+                f"train.init_from={path} trained on {len(seen)} clips this run holds out or keeps for validation "
+                f"({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}); start from a run of the same split "
+                f"(data.split_by / eval_fraction / val_fraction / split_seed) or from no checkpoint"
+            )
     own, theirs = model.state_dict(), state["model"]
     bad = sorted(k for k in own.keys() ^ theirs.keys() if not k.startswith("discriminator."))
     bad += sorted(k for k in own.keys() & theirs.keys() if own[k].shape != theirs[k].shape)
