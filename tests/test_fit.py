@@ -212,3 +212,18 @@ def test_several_training_experts_train_with_their_own_seeds_never_the_judges(co
     assert "expert-seed2/last.pt" in (tmp_path / "fit" / "MODEL.md").read_text()
     first = _log(tmp_path / "fit" / "generator" / "1-speech")[0]
     assert "sync" in first  # the generator trained with the (mean) sync loss
+
+
+def test_a_fit_with_validation_clips_keeps_them_from_every_expert_and_stage(corpus, tmp_path):
+    from facekit.contract import load_contract
+
+    run = tmp_path / "val"
+    extra = ["data.val_fraction=0.17", "data.reference=clip_mean"]
+    card = fitmod.fit(run, 1.0, data=corpus, recipe=tiny_recipe(), extra=extra, progress=False, log=lambda _: None)
+    val = set(card["split"]["val"])
+    assert val and not val & set(card["split"]["train"]) and not val & set(card["split"]["eval"])
+    for part in ("expert", "judge", "generator/1-speech", "generator/2-dub"):
+        split = load_contract(run / part / "last.pt").split
+        assert set(split.val) == val and not val & set(split.train), part
+    assert card["config"]["data"]["reference"] == "clip_mean"
+    assert "## Validation clips" in (run / "MODEL.md").read_text()
