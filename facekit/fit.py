@@ -355,31 +355,45 @@ def _prepare(videos, aligns, out: Path, recipe: dict, workers: int) -> None:
 
 def _evaluate(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, log) -> None:
     """The final generator on the held-out clips (in the crop, beside the baselines) and, where the held-out clips
-    have transcripts, cross-dubbed (each sentence on another clip's face video): both judged by the judge expert."""
+    have transcripts, cross-dubbed (each sentence on another clip's face video): both judged by the judge expert.
+    A run with validation clips (``data.val_fraction``) is scored on them the same way (``OUT/eval/val``), to compare
+    settings on them rather than on the held-out clips."""
+    from facekit.checkpoints import load_checkpoint
+    from facekit.contract import read_contract
+
+    final = paths.final(recipe)
+    figures = _score(final, paths.judge / "last.pt", data_root, "eval", paths.out / "eval", recipe)
+    if read_contract(load_checkpoint(final, "generator"), final).split.val:
+        figures["validation"] = _score(final, paths.judge / "last.pt", data_root, "val", paths.out / "eval" / "val",
+                                       recipe)  # fmt: skip
+    state.data["figures"] = figures
+    (final.parent / "eval.json").write_text(json.dumps(card_figures(figures), indent=2) + "\n")  # for export's card
+
+
+def _score(final: Path, judge: Path, data_root: Path, split: str, out: Path, recipe: dict) -> dict:
+    """``final`` on ``split``'s clips in the crop and cross-dubbed, judged by ``judge``; reports under ``out``."""
     from facekit.crossdub import cross_dub
     from facekit.evaluation import evaluate_generator
     from facekit.report import write_outputs
 
-    final, judge = paths.final(recipe), paths.judge / "last.pt"
     figures: dict = {}
-    result = evaluate_generator(final, data_root, judge, "eval", details=True)
-    write_outputs(result, paths.out / "eval" / "held_out")
+    result = evaluate_generator(final, data_root, judge, split, details=True)
+    write_outputs(result, out / "held_out")
     figures["held_out"] = {"clips": result["clips"], **result["summary"]}
     try:
-        dubbed = cross_dub(final, data_root, judge, paths.out / "eval" / "cross_dub", recipe.get("cross_dub_pairs", 10),
-                           log=lambda _: None)  # fmt: skip
+        dubbed = cross_dub(final, data_root, judge, out / "cross_dub", recipe.get("cross_dub_pairs", 10),
+                           log=lambda _: None, split=split)  # fmt: skip
     except ValueError as exc:
         figures["cross_dub"] = {"skipped": str(exc)}
     else:
-        write_outputs(dubbed, paths.out / "eval" / "cross_dub" / "eval")
+        write_outputs(dubbed, out / "cross_dub" / "eval")
         s = dubbed["summary"]
         figures["cross_dub"] = {"pairs": len(dubbed["pairs"]), "generated": s["generated"],
                                 "ground_truth": s["ground_truth"], "expert_id": s.get("expert_id")}  # fmt: skip
         real, made = s["ground_truth"].get("lse_c"), s["generated"].get("lse_c")
         if real and made is not None:
             figures["cross_dub"]["lse_c_share_of_real"] = round(made / real, 4)
-    state.data["figures"] = figures
-    (final.parent / "eval.json").write_text(json.dumps(card_figures(figures), indent=2) + "\n")  # for export's card
+    return figures
 
 
 def card_figures(figures: dict) -> dict:
@@ -463,26 +477,9 @@ def card_markdown(card: dict) -> str:
         *[_stage_row(name, entry) for name, entry in card["stages"].items()],
         "",
     ]
-    held = figs.get("held_out")
-    if held:
-        lines += [f"## Held-out clips ({held['clips']}), in the crop, judged by the judge expert", "",
-                  _header(CARD_FIGURES), "|---" * (len(CARD_FIGURES) + 1) + "|"]  # fmt: skip
-        for who in ("generated", "reference_pasted", "mean_mouth", "ground_truth"):
-            cells = [_cell(held.get(who, {}).get(k)) for k in CARD_FIGURES]
-            lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
-        lines.append("")
-    dub = figs.get("cross_dub", {})
-    if "generated" in dub:
-        lines += [f"## Cross-dub: {dub['pairs']} held-out sentences, each on another held-out clip's face video", "",
-                  _header(SYNC_FIGURES)[:-1] + "| offset 0 |", "|---|---|---|---|"]  # fmt: skip
-        for who in ("generated", "ground_truth"):
-            cells = [_cell(dub[who].get(k)) for k in (*SYNC_FIGURES, "offset_zero_share")]
-            lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
-        if "lse_c_share_of_real" in dub:
-            lines += ["", f"Generated LSE-C is {dub['lse_c_share_of_real']:.1%} of the real videos'."]
-        lines.append("")
-    elif dub:
-        lines += [f"Cross-dub: skipped ({dub['skipped']}).", ""]
+    lines += _figure_tables(figs, "held-out")
+    if figs.get("validation"):
+        lines += _figure_tables(figs["validation"], "validation")
     history = [f"- {c['stage']} continued: it had {c['had_minutes']} min, then a budget of {c['budget_minutes']} min"
                for c in card.get("continued", [])]  # fmt: skip
     history += [f"- a resume changed the recipe's {key} from {was} to {now}"
@@ -492,6 +489,32 @@ def card_markdown(card: dict) -> str:
     lines += split_ids(split)
     lines += ["## Commands", "", *[f"    {c}" for c in card["commands"]], ""]
     return "\n".join(lines)
+
+
+def _figure_tables(figs: dict, which: str) -> list[str]:
+    """MODEL.md's tables of ``figs`` (one split's ``held_out`` and ``cross_dub`` figures): ``which`` names the split."""
+    lines = []
+    held = figs.get("held_out")
+    if held:
+        lines += [f"## {which.capitalize()} clips ({held['clips']}), in the crop, judged by the judge expert", "",
+                  _header(CARD_FIGURES), "|---" * (len(CARD_FIGURES) + 1) + "|"]  # fmt: skip
+        for who in ("generated", "reference_pasted", "mean_mouth", "ground_truth"):
+            cells = [_cell(held.get(who, {}).get(k)) for k in CARD_FIGURES]
+            lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    dub = figs.get("cross_dub", {})
+    if "generated" in dub:
+        lines += [f"## Cross-dub: {dub['pairs']} {which} sentences, each on another {which} clip's face video", "",
+                  _header(SYNC_FIGURES)[:-1] + "| offset 0 |", "|---|---|---|---|"]  # fmt: skip
+        for who in ("generated", "ground_truth"):
+            cells = [_cell(dub[who].get(k)) for k in (*SYNC_FIGURES, "offset_zero_share")]
+            lines.append(f"| {who.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        if "lse_c_share_of_real" in dub:
+            lines += ["", f"Generated LSE-C is {dub['lse_c_share_of_real']:.1%} of the real videos'."]
+        lines.append("")
+    elif dub:
+        lines += [f"Cross-dub ({which}): skipped ({dub['skipped']}).", ""]
+    return lines
 
 
 def _stage_row(name: str, entry: dict) -> str:

@@ -226,4 +226,8 @@ def test_a_fit_with_validation_clips_keeps_them_from_every_expert_and_stage(corp
         split = load_contract(run / part / "last.pt").split
         assert set(split.val) == val and not val & set(split.train), part
     assert card["config"]["data"]["reference"] == "clip_mean"
-    assert "## Validation clips" in (run / "MODEL.md").read_text()
+    scored = card["figures"]["validation"]["held_out"]  # settings are compared on these, not on the held-out clips
+    assert scored["clips"] == len(val) and "mean_mouth" in scored and "lse_c" in scored["generated"]
+    text = (run / "MODEL.md").read_text()
+    assert f"## Validation clips ({len(val)}), in the crop" in text and "## Validation clips\n" in text
+    assert (run / "eval" / "val" / "held_out" / "report.md").is_file()
