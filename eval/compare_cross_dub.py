@@ -1,6 +1,6 @@
-"""Cross-dub sync of generators on the same held-out pairs under one judge: each generator against the first and
-against the real videos, paired by pair, with facekit.stats' 95% bootstrap interval and verdict (one seed per
-generator: a (1, pairs) array).
+"""Cross-dub sync of generators on the same held-out pairs under one judge: each generator against every one listed
+before it and against the real videos, paired by pair, with facekit.stats' 95% bootstrap interval and verdict (one
+seed per generator: a (1, pairs) array).
 
     python eval/compare_cross_dub.py "NAME=PER_CLIP_CSV" "NAME=PER_CLIP_CSV" ... > summary.md
 
@@ -45,7 +45,9 @@ def main(named: list[str]) -> None:
     print("\n| comparison | LSE-C difference [95% CI] | verdict | LSE-D difference [95% CI] | verdict |")
     print("|---|---|---|---|---|")
     values["real videos"] = (real, real_d)
-    comparisons = [(name, first) for name in list(runs)[1:]] + [(name, "real videos") for name in runs]
+    names = list(runs)
+    comparisons = [(later, earlier) for i, later in enumerate(names) for earlier in names[:i]]
+    comparisons += [(name, "real videos") for name in names]
     for name, other in comparisons:
         cells = []
         for i, metric in enumerate(("lse_c", "lse_d")):

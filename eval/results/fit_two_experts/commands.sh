@@ -26,9 +26,10 @@ for r in ft-two-experts ft-one-expert; do
   python eval/cross_dub.py --checkpoint runs/x15/$r/last.pt --data runs/fit-grid-s1/data \
       --expert runs/fit-grid-s1/judge/last.pt --out-dir runs/x15/$r/cross_dub --eval-name eval_judge
 done
-python eval/results/fit_two_experts/compare.py eval/results/fit_grid_s1/cross_dub_judge/per_clip.csv \
-    eval/results/fit_two_experts/ft-one-expert/cross_dub_judge_per_clip.csv \
-    eval/results/fit_two_experts/ft-two-experts/cross_dub_judge_per_clip.csv > eval/results/fit_two_experts/summary.md
+python eval/compare_cross_dub.py "start (fit, 4-dub)=eval/results/fit_grid_s1/cross_dub_judge/per_clip.csv" \
+    "+2000 steps, one expert=eval/results/fit_two_experts/ft-one-expert/cross_dub_judge_per_clip.csv" \
+    "+2000 steps, two experts=eval/results/fit_two_experts/ft-two-experts/cross_dub_judge_per_clip.csv" \
+    > eval/results/fit_two_experts/summary.md
 
 # the same on the first 30 held-out sentences (the 10 above and 20 more; the last pair wraps to another face), all
 # three generators made again and scored under the judge
@@ -36,5 +37,6 @@ for r in start:runs/fit-grid-s1/generator/4-dub/last.pt one:runs/x15/ft-one-expe
   python eval/cross_dub.py --checkpoint ${r#*:} --data runs/fit-grid-s1/data --expert runs/fit-grid-s1/judge/last.pt \
       --out-dir runs/x15/cd30-${r%%:*} --pairs 30 --eval-name eval_judge
 done   # their per_clip.csv copied to pairs30/<name>-per_clip.csv
-python eval/results/fit_two_experts/compare.py eval/results/fit_two_experts/pairs30/{start,one,two}-per_clip.csv \
-    > eval/results/fit_two_experts/summary_30_pairs.md
+P=eval/results/fit_two_experts/pairs30
+python eval/compare_cross_dub.py "start (fit, 4-dub)=$P/start-per_clip.csv" "+2000 steps, one expert=$P/one-per_clip.csv" \
+    "+2000 steps, two experts=$P/two-per_clip.csv" > eval/results/fit_two_experts/summary_30_pairs.md
