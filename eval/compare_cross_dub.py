@@ -24,11 +24,24 @@ def read(path: str) -> dict[str, dict[str, float]]:
                 for r in csv.DictReader(f) if r["status"] == "scored"}  # fmt: skip
 
 
-def main(named: list[str]) -> None:
-    runs = dict(arg.split("=", 1) for arg in named)
-    runs = {name: read(path) for name, path in runs.items()}
+def main(named: list[str]) -> int:
+    if not named or any("=" not in arg for arg in named):
+        print(__doc__, file=sys.stderr)
+        print("compare_cross_dub: error: give NAME=PER_CLIP_CSV for each generator", file=sys.stderr)
+        return 2
+    runs = {}
+    for name, path in (arg.split("=", 1) for arg in named):
+        try:
+            runs[name] = read(path)
+        except (OSError, KeyError, ValueError) as exc:
+            print(f"compare_cross_dub: error: {path}: not a cross-dub per_clip.csv ({exc!r})", file=sys.stderr)
+            return 2
     first = next(iter(runs))
     clips = sorted(set.intersection(*(set(r) for r in runs.values())))
+    if len(clips) < 2:
+        print(f"compare_cross_dub: error: {len(clips)} pair(s) scored in every report; two or more are needed",
+              file=sys.stderr)  # fmt: skip
+        return 2
     real = np.array([runs[first][c]["ground_truth.lse_c"] for c in clips])
     real_d = np.array([runs[first][c]["ground_truth.lse_d"] for c in clips])
     print(f"{len(clips)} pairs; real videos under the judge: LSE-C {real.mean():.4f}, LSE-D {real_d.mean():.4f}\n")
@@ -55,7 +68,8 @@ def main(named: list[str]) -> None:
             v = stats.verdict(ci, stats.METRICS[metric].higher_is_better, deltas[metric])
             cells += [f"{ci.estimate:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]", v]
         print(f"| {name} - {other} | " + " | ".join(cells) + " |")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main(sys.argv[1:]))
