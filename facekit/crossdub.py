@@ -38,7 +38,8 @@ def held_out_clips(
     held = [i for i in chosen if all(i.extra.get(k) for k in need)]
     if not held:
         having = f" with {' and '.join(need)}" if need else ""
-        raise ValueError(f"{data} has no {split} clips{having} of {checkpoint}'s split ({cfg.data.split_by})")
+        which = "validation" if split == "val" else "held-out"
+        raise ValueError(f"{data} has no {which} clips{having} of {checkpoint}'s split ({cfg.data.split_by})")
     speaker = Counter(i.identity for i in held).most_common(1)[0][0]
     clips = sorted((i for i in held if i.identity == speaker), key=lambda i: i.id)[:count]
     if len(clips) < 2:
