@@ -358,12 +358,11 @@ def _evaluate(paths: FitPaths, recipe: dict, data_root: Path, state: FitState, l
     have transcripts, cross-dubbed (each sentence on another clip's face video): both judged by the judge expert.
     A run with validation clips (``data.val_fraction``) is scored on them the same way (``OUT/eval/val``), to compare
     settings on them rather than on the held-out clips."""
-    from facekit.checkpoints import load_checkpoint
-    from facekit.contract import read_contract
+    from facekit.contract import load_contract
 
     final = paths.final(recipe)
     figures = _score(final, paths.judge / "last.pt", data_root, "eval", paths.out / "eval", recipe)
-    if read_contract(load_checkpoint(final, "generator"), final).split.val:
+    if load_contract(final, "generator").split.val:
         figures["validation"] = _score(final, paths.judge / "last.pt", data_root, "val", paths.out / "eval" / "val",
                                        recipe)  # fmt: skip
     state.data["figures"] = figures
