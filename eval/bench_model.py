@@ -22,7 +22,8 @@ weights). Inputs are random tensors of ``FaceDataset``'s shapes except in the da
   generator backward (forward + backward minus forward), the sync expert on the generated frames (forward + backward
   through its image branch), the SSIM term (forward + backward), the optimizer (gradient clip + Adam); ``other`` is
   the step minus those. Each phase: seconds, counted GFLOP and the fraction of the peak that makes.
-- Levers: what each change measured here, and those that were not adopted.
+- Levers: what each change measured here, and those that were not adopted. ``--compile`` also times the step
+  under ``torch.compile`` against eager (compilation takes minutes on 2 cores, so it is off by default).
 
 The measuring code is ``facekit.train.roofline``; this script picks the rows, runs them and writes the JSON.
 
@@ -50,11 +51,14 @@ from facekit.config import apply_overrides, get_preset
 from facekit.models.lipsync import LipSyncModel
 from facekit.train.roofline import (
     AIM_FRACTION_OF_PEAK,
+    compile_entry,
+    compile_lever,
     flops_per_frame,
     inference_rate,
     inplace_activation_lever,
     measure_peak,
     modulated_layer_lever,
+    other_load,
     parameter_counts,
     phase_table,
     step_comparison,
@@ -116,7 +120,7 @@ def aims(row: dict) -> dict:
     }
 
 
-def levers(rows: dict, layer: dict) -> dict:
+def levers(rows: dict, layer: dict, compiled: dict | None) -> dict:
     """What each lever of issue 19 measured in this run, or why it was left out."""
     step96, step64 = rows["cpu@96"]["training"], rows["cpu@64"]["training"]
     ratio_64 = round(step96["new"]["seconds_per_step"] / step64["new"]["seconds_per_step"], 2)
@@ -143,12 +147,7 @@ def levers(rows: dict, layer: dict) -> dict:
             "concatenated, and FaceDataset draws a reference frame per frame, so no feature is shared within a window",
         },
         "faster_ssim": {"adopted": True, "measured": "see eval/results/bench_metrics.json (and the ssim phase here)"},
-        "torch_compile": {
-            "adopted": False,
-            "why": "on the shared 2-core machine (1-min load ~12) the first compile of the cpu@96 model's forward + "
-            "backward took 961 s (docs: 25-90 s on a quiet machine, for ~1.2x in training): longer than the "
-            "benchmark's budget and than many runs; not measured here",
-        },
+        "torch_compile": compile_entry(compiled),
         "bf16_autocast_on_cpu": {
             "adopted": False,
             "why": "changes the numbers (losses no longer equal to fp32 within tolerance) and is slow where the CPU "
@@ -164,12 +163,15 @@ def levers(rows: dict, layer: dict) -> dict:
 
 def busy_note(before: tuple[float, ...], after: tuple[float, ...], threads: int) -> str:
     cpus = os.cpu_count() or 1
-    load = max(before[0], after[0])
+    load = other_load(before, after, threads)
     if load < 0.5 * cpus:
-        return "measured on an otherwise idle machine (1-min load below half the CPUs at start and end)"
+        return (
+            "measured on an otherwise idle machine (1-min load below half the CPUs at start, and at the end once "
+            "this benchmark's own threads are taken off)"
+        )
     return (
-        f"measured on a shared machine: other work kept it busy, 1-min load up to {load:.2f} on {cpus} CPUs with "
-        f"{threads} torch threads; absolute figures are lower and noisier than on an idle machine, old vs new "
+        f"measured on a shared machine: other work kept it busy, its 1-min load up to {load:.2f} on {cpus} CPUs "
+        f"beside {threads} torch threads; absolute figures are lower and noisier than on an idle machine, old vs new "
         "(interleaved, medians) less so; re-run on an idle machine before quoting absolute speeds"
     )
 
@@ -184,6 +186,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--data", default=None, help="prepared clips for the data phase (default: a small synthetic corpus)"
     )
     parser.add_argument("--out", default="eval/results/bench_model.json")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also measure the training step under torch.compile against eager at 96x96 (the compile takes minutes)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: small batches, one repeat (not a measurement)")
     args = parser.parse_args(argv)
     if args.data is not None and not Path(args.data).is_dir():
@@ -202,12 +209,16 @@ def main(argv: list[str] | None = None) -> dict:
         rows[name] = bench_row(overrides, args)
         rows[name]["aims"] = aims(rows[name])
     layer = modulated_layer_lever(args.repeats)
+    compiled = None
+    if args.compile:
+        compiled = compile_lever(apply_overrides(get_preset("cpu"), ROWS["cpu@96"]), args.repeats)
     load_after = os.getloadavg()
     command = "python eval/bench_model.py" + (f" --threads {args.threads}" if args.threads is not None else "")
     command += (
         f" --repeats {args.repeats}"
         + (f" --data {args.data}" if args.data else "")
         + (" --quick" if args.quick else "")
+        + (" --compile" if args.compile else "")
     )
     results = {
         "command": command,
@@ -220,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
             "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
             "load_average_1min": {"start": round(load_before[0], 2), "end": round(load_after[0], 2)},
             "load_average_5min": {"start": round(load_before[1], 2), "end": round(load_after[1], 2)},
-            "shared": load_before[0] >= 0.5 * (os.cpu_count() or 1) or load_after[0] >= 0.5 * (os.cpu_count() or 1),
+            "shared": other_load(load_before, load_after, threads) >= 0.5 * (os.cpu_count() or 1),
         },
         "peak": peak,
         "settings": {
@@ -237,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "rows": rows,
         "aims_met_at_96": rows["cpu@96"]["aims"],
-        "levers": levers(rows, layer),
+        "levers": levers(rows, layer, compiled),
         "seconds": round(time.perf_counter() - start, 1),
         "note": ("--quick smoke run: tiny batches and one repeat, not a measurement. " if args.quick else "")
         + busy_note(load_before, load_after, threads),

@@ -127,3 +127,19 @@ def test_in_place_activations_leave_every_gradient_identical(tiny_cfg):
     lever = roofline.inplace_activation_lever(cfg, repeats=1)
     assert lever["identical_gradients"] is True
     assert set(lever["seconds_forward_backward"]) == {"in_place", "out_of_place"}
+
+
+def test_compile_is_adopted_only_when_it_pays_at_equal_losses():
+    entry = roofline.compile_entry
+    measured = {"first_step_seconds": {"eager": 5.0, "compiled": 200.0}}
+    assert entry(None) == {"adopted": False, "measured": None, "why": entry(None)["why"]}
+    assert not entry({**measured, "speedup": 1.04, "equal_within_1e-4": True})["adopted"]
+    assert not entry({**measured, "speedup": 1.5, "equal_within_1e-4": False})["adopted"]
+    assert entry({**measured, "speedup": 1.5, "equal_within_1e-4": True})["adopted"]
+
+
+def test_the_benchmark_own_threads_do_not_count_as_other_work():
+    other_load = roofline.other_load
+    assert other_load((0.1, 0, 0), (2.0, 0, 0), threads=2) == 0.1  # the end load is the benchmark itself
+    assert other_load((0.1, 0, 0), (3.5, 0, 0), threads=2) == 1.5  # another job ran beside it
+    assert other_load((1.8, 0, 0), (2.0, 0, 0), threads=2) == 1.8  # busy before it started

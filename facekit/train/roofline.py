@@ -10,6 +10,7 @@ of wall-clock repeats after untimed warm-up calls; nothing here asserts on speed
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -377,3 +378,81 @@ def inplace_activation_lever(cfg: Config, repeats: int) -> dict:
         "identical_gradients": same,
         "definition": "generator forward + backward on 4 windows x 5 frames, interleaved repeats (medians)",
     }
+
+
+INDUCTOR_CACHE = "TORCHINDUCTOR_CACHE_DIR"
+COMPILE_PAYS = 1.2  # a per-step gain worth a compile that takes minutes on 2 cores, again on every config change
+
+
+def compile_lever(cfg: Config, repeats: int) -> dict:
+    """The training step with ``torch.compile`` on the generator against the eager step (both channels-last, from the
+    same weights, on one fixed batch): the first two steps' losses compared, the seconds the first compiled step took
+    (compilation included), then seconds per step timed interleaved (medians)."""
+    with tempfile.TemporaryDirectory() as cache:
+        previous = os.environ.get(INDUCTOR_CACHE)
+        os.environ[INDUCTOR_CACHE] = cache  # an empty cache: the first compiled step pays the whole compilation
+        try:
+            return _compile_lever(cfg, repeats)
+        finally:
+            if previous is None:
+                os.environ.pop(INDUCTOR_CACHE)
+            else:
+                os.environ[INDUCTOR_CACHE] = previous
+
+
+def _compile_lever(cfg: Config, repeats: int) -> dict:
+    model, objective, batch = training_setup(cfg)
+    nets = {name: copy.deepcopy(model).to(memory_format=STEPS["new"]) for name in ("eager", "compiled")}
+    opts = {name: build_optimizer(net, cfg.train) for name, net in nets.items()}
+    forward = {"eager": nets["eager"], "compiled": torch.compile(nets["compiled"])}
+
+    def step(name: str) -> dict[str, float]:
+        out = train_step(forward[name], opts[name], batch, objective, cfg.train.grad_clip)
+        return {k: float(v.detach()) for k, v in out.items()}
+
+    records: dict[str, list[dict[str, float]]] = {}
+    first_step: dict[str, float] = {}
+    for name in forward:
+        start = time.perf_counter()
+        records[name] = [step(name)]
+        first_step[name] = time.perf_counter() - start
+        records[name].append(step(name))
+    diffs = {
+        key: max(abs(e[key] - c[key]) for e, c in zip(records["eager"], records["compiled"], strict=True))
+        for key in records["eager"][0]
+    }
+    times: dict[str, list[float]] = {name: [] for name in forward}
+    for _ in range(repeats):
+        for name in forward:
+            start = time.perf_counter()
+            step(name)
+            times[name].append(time.perf_counter() - start)
+    seconds = {name: statistics.median(t) for name, t in times.items()}
+    return {
+        "seconds_per_step": {k: round(v, 4) for k, v in seconds.items()},
+        "speedup": round(seconds["eager"] / seconds["compiled"], 2),
+        "first_step_seconds": {k: round(v, 1) for k, v in first_step.items()},
+        "max_abs_diff_eager_vs_compiled": {k: float(f"{v:.3g}") for k, v in diffs.items()},
+        "equal_within_1e-4": all(v <= 1e-4 for v in diffs.values()),
+        "definition": "train_step(GeneratorObjective) with the generator wrapped in torch.compile (default mode, "
+        "inductor, an empty compile cache) against the eager step, two steps each on one fixed batch, then timed in "
+        "turn (medians)",
+    }
+
+
+def compile_entry(compiled: dict | None) -> dict:
+    """The torch.compile lever: adopted only if it pays clearly (1.2x) at equal losses."""
+    if compiled is None:
+        return {"adopted": False, "measured": None, "why": "not measured in this run (pass --compile: minutes)"}
+    pays = compiled["speedup"] >= COMPILE_PAYS and compiled["equal_within_1e-4"]
+    first = compiled["first_step_seconds"]
+    why = (
+        f"{compiled['speedup']}x per step at 96x96 after a first step of {first['compiled']} s (eager "
+        f"{first['eager']} s); adopted when at least {COMPILE_PAYS}x at equal losses"
+    )
+    return {"adopted": pays, "measured": compiled, "why": why}
+
+
+def other_load(before: tuple[float, ...], after: tuple[float, ...], threads: int) -> float:
+    """The 1-min load of other work: the load at the start, or at the end less this benchmark's own threads."""
+    return max(before[0], after[0] - threads)
