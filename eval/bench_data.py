@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from facekit.config import apply_overrides, get_preset
 from facekit.data.dataset import FaceDataset, SyncDataset
 from facekit.data.synthetic.corpus import generate_corpus
+from facekit.runtime import cpu_name
 
 
 def windows_per_second(ds, seconds: float = 5.0) -> float:
@@ -62,7 +62,7 @@ def main() -> None:
             "command": f"python eval/bench_data.py --clips {args.clips} --workers {args.workers}",
             "machine": {
                 "cpus": os.cpu_count(),
-                "processor": platform.processor(),
+                "processor": cpu_name(),
                 "torch": torch.__version__,
             },
             "corpus": {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from facekit.metrics.image import ssim
+from facekit.runtime import cpu_name
 
 
 def interleaved_rates(fns: dict, num_images: int, repeats: int) -> dict[str, dict[str, float]]:
@@ -114,7 +114,7 @@ def main() -> None:
         ),
         "machine": {
             "cpus": os.cpu_count(),
-            "processor": platform.processor(),
+            "processor": cpu_name(),
             "torch": torch.__version__,
             "scikit_image": skimage.__version__,
             "load_average_1min": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},

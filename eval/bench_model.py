@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -49,6 +48,7 @@ import torch
 
 from facekit.config import apply_overrides, get_preset
 from facekit.models.lipsync import LipSyncModel
+from facekit.runtime import cpu_name
 from facekit.train.roofline import (
     AIM_FRACTION_OF_PEAK,
     compile_entry,
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
         "quick": args.quick,
         "machine": {
             "cpus": os.cpu_count(),
-            "processor": platform.processor(),
+            "processor": cpu_name(),
             "torch": torch.__version__,
             "torch_threads": threads,
             "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 from facekit.cli import main as facekit
+from facekit.runtime import cpu_name
 
 
 def main() -> None:
@@ -51,7 +51,7 @@ def main() -> None:
         "command": "python eval/bench_prepare.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("note", "out")),
         "cli": "facekit " + " ".join(argv),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {"cpus": os.cpu_count(), "processor": cpu_name()},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "note": args.note,

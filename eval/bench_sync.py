@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from facekit.data.dataset import split_keys
 from facekit.data.synthetic.corpus import make_clip
 from facekit.metrics.sync import SyncEvaluator, checkpoint_id, sync_scores
 from facekit.models.sync_expert import SyncExpert
+from facekit.runtime import cpu_name
 
 
 def other_training_jobs() -> list[str]:
@@ -110,7 +110,7 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "processor": platform.processor(),
+            "processor": cpu_name(),
             "torch": torch.__version__,
             "load_average_1min": {"before": round(load_before, 2), "after": round(load_after, 2)},
             "training_job_running": bool(jobs),

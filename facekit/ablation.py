@@ -29,7 +29,6 @@ import contextlib
 import itertools
 import json
 import os
-import platform
 import resource
 import socket
 import time
@@ -144,15 +143,11 @@ def machine(device: str) -> dict:
     """What a run ran on: the CPU model and cores, torch's threads and version, and the training device."""
     import torch
 
+    from facekit.runtime import cpu_name
     from facekit.train.loop import pick_device
 
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")),
-                   cpu)  # fmt: skip
     found = pick_device(device)
-    record = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    record = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     record.update(torch=torch.__version__, device=str(found))
     if found.type == "cuda":
         record["gpu"] = torch.cuda.get_device_name(found)

@@ -19,6 +19,7 @@ variable once, when it is loaded -- by ``import torch``. So:
 from __future__ import annotations
 
 import os
+import platform
 import warnings
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def configure_cpu() -> int:
                 stacklevel=2,
             )
     return torch.get_num_threads()
+
+
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo`` on Linux, else what ``platform`` knows): benchmark figures depend on it."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,15 @@ def test_torch_first_process_trains_without_idle_spinning_threads(corpus):
 def test_short_spin_in_effect_keeps_every_thread(corpus, order, spin):
     got = train_in_fresh_process(order, corpus, spin)
     assert got == {"threads": 2, "spin": "1000", "warnings": []}
+
+
+def test_cpu_name_is_the_model_name_the_kernel_reports():
+    from facekit.runtime import cpu_name
+
+    info = Path("/proc/cpuinfo")
+    if not info.is_file():
+        pytest.skip("no /proc/cpuinfo on this system")
+    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")]
+    if not names:
+        pytest.skip("/proc/cpuinfo names no CPU model here")
+    assert cpu_name() == names[0] != ""
