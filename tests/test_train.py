@@ -188,7 +188,11 @@ def _assert_eval_is_the_saved_experts_on_held_out(record, run, corpus, cfg):
     held_out = SyncDataset(corpus, cfg.data, "eval", seed=12345)
     assert len(held_out) != len(SyncDataset(corpus, cfg.data, "train"))
     # the run evaluates its channels-last model, load_expert a contiguous one: equal up to float rounding
-    assert record["eval"] == pytest.approx(evaluate_expert(load_expert(run / "last.pt"), held_out), rel=1e-5)
+    expected = evaluate_expert(load_expert(run / "last.pt"), held_out)
+    # AUC ranks scores: a rounding difference can swap one near-tied pair (about 1e-4 here), so it gets 1e-3
+    assert record["eval"]["auc"] == pytest.approx(expected["auc"], abs=1e-3)
+    others = {k: v for k, v in expected.items() if k != "auc"}
+    assert {k: record["eval"][k] for k in others} == pytest.approx(others, rel=1e-5)
     assert json.loads((run / "eval.json").read_text()) == record["eval"]
 
 
