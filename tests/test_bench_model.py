@@ -143,3 +143,12 @@ def test_the_benchmark_own_threads_do_not_count_as_other_work():
     assert other_load((0.1, 0, 0), (2.0, 0, 0), threads=2) == 0.1  # the end load is the benchmark itself
     assert other_load((0.1, 0, 0), (3.5, 0, 0), threads=2) == 1.5  # another job ran beside it
     assert other_load((1.8, 0, 0), (2.0, 0, 0), threads=2) == 1.8  # busy before it started
+
+
+def test_interleaved_timing_calls_the_functions_in_turn(monkeypatch):
+    calls: list[str] = []
+    clock = iter(range(100))
+    monkeypatch.setattr(roofline.time, "perf_counter", lambda: float(next(clock)))
+    times = roofline.interleaved_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
+    assert calls == ["a", "b"] * 3  # in turn within each round, so a load change falls on both alike
+    assert times == {"a": [1.0, 1.0, 1.0], "b": [1.0, 1.0, 1.0]}  # one tick of the fake clock per call

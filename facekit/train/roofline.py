@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -139,6 +140,18 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
     return statistics.median(times)
 
 
+def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of each ``fns[name]()`` over ``repeats`` rounds, the functions called in turn within a
+    round, so a change in the machine's load falls on all of them alike (take medians of the lists)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def counted_flops(fn: Callable[[], object]) -> int:
     """Matmul + convolution FLOPs of one call of ``fn`` (forward and any backward it runs)."""
     with FlopCounterMode(display=False) as counter:
@@ -190,12 +203,7 @@ def step_comparison(cfg: Config, repeats: int, warmup: int) -> dict:
     for _ in range(max(0, warmup - 2)):
         for name in STEPS:
             step(name)
-    times: dict[str, list[float]] = {name: [] for name in STEPS}
-    for _ in range(repeats):
-        for name in STEPS:
-            start = time.perf_counter()
-            step(name)
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times({name: partial(step, name) for name in STEPS}, repeats)
     windows = cfg.train.batch_size
     seconds = {name: statistics.median(t) for name, t in times.items()}
     return {
@@ -365,12 +373,7 @@ def inplace_activation_lever(cfg: Config, repeats: int) -> dict:
     for net in nets.values():
         forward_backward(net)
     same = all(torch.equal(p.grad, q.grad) for p, q in zip(model.parameters(), out_of_place.parameters(), strict=True))
-    times: dict[str, list[float]] = {name: [] for name in nets}
-    for _ in range(repeats):
-        for name, net in nets.items():
-            start = time.perf_counter()
-            forward_backward(net)
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times({name: partial(forward_backward, net) for name, net in nets.items()}, repeats)
     seconds = {name: statistics.median(t) for name, t in times.items()}
     return {
         "seconds_forward_backward": {k: round(v, 4) for k, v in seconds.items()},
@@ -421,12 +424,7 @@ def _compile_lever(cfg: Config, repeats: int) -> dict:
         key: max(abs(e[key] - c[key]) for e, c in zip(records["eager"], records["compiled"], strict=True))
         for key in records["eager"][0]
     }
-    times: dict[str, list[float]] = {name: [] for name in forward}
-    for _ in range(repeats):
-        for name in forward:
-            start = time.perf_counter()
-            step(name)
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times({name: partial(step, name) for name in forward}, repeats)
     seconds = {name: statistics.median(t) for name, t in times.items()}
     return {
         "seconds_per_step": {k: round(v, 4) for k, v in seconds.items()},
