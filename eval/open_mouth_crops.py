@@ -3,7 +3,7 @@
     python eval/open_mouth_crops.py --data runs/fit-grid-s1/data --checkpoint before=grid-s1 \
         --checkpoint after=runs/sharp/last.pt --out crops.png [--frames 6] [--zoom 3]
 
-Every checkpoint must record the same held-out split (the clips of the first one are used). For each held-out clip the
+Every checkpoint must hold out the same clips (their validation clips may differ). For each held-out clip the
 frame with the widest inner-lip gap (68-point landmarks 62 and 66, in the crop's pixels) is a candidate; the
 ``--frames`` widest are shown, one per clip. Each row: the reference frame (frame 0; the generator sees it and the
 target frame with its lower half masked), each checkpoint's generated frame (re-dub: the clip's own face video, as
@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
     models = [(label, *load_generator(path)) for label, path in pairs]
     contracts = [load_contract(path, "generator") for _, path in pairs]
-    if any(c.split != contracts[0].split for c in contracts[1:]):
-        print("open_mouth_crops: the checkpoints record different splits; compare models of one split", file=sys.stderr)
+    if any(c.split.eval != contracts[0].split.eval for c in contracts[1:]):  # validation clips may differ
+        print("open_mouth_crops: the checkpoints hold out different clips; compare models of one held-out split",
+              file=sys.stderr)  # fmt: skip
         return 2
     infos, notes = choose_clips(pairs[0][1], contracts[0], models[0][2].data, args.data, "eval")
     for note in notes:
