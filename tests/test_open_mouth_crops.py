@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 from facekit.config import apply_overrides
+from facekit.contract import load_contract
 
 SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "open_mouth_crops.py"
 
@@ -32,12 +35,8 @@ def test_models_with_other_validation_clips_compare_on_the_held_out_ones(runs, c
     done = run(*args)
     assert done.returncode == 0, done.stderr
     record = json.loads(out.with_suffix(".json").read_text())
-    from facekit.contract import load_contract
-
     held_out = set(load_contract(with_val, "generator").split.eval)
     assert len(record["rows"]) == 2 and {r["clip"] for r in record["rows"]} <= held_out
-    from PIL import Image
-
     assert Image.open(out).size[0] > 4 * tiny_cfg.data.image_size  # reference | a | b | real, side by side
 
 
