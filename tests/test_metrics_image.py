@@ -35,6 +35,7 @@ from facekit.metrics.image import (
     clip_image_scores,
     gaussian_window,
     lpips_problem,
+    mouth_error_maps,
     reflect_pad,
     scoring_lpips,
 )
@@ -404,3 +405,16 @@ def test_clip_image_scores_lpips_of_both_regions(lpips_cache):
     assert scores["face_lpips"] == pytest.approx(float(net(x[1:], y[1:]).mean()), abs=1e-6)
     assert scores["mouth_lpips"] == pytest.approx(float(net(x[1:, :, 32:], y[1:, :, 32:]).mean()), abs=1e-6)
     assert clip_image_scores(y, y, lpips_net=net)["mouth_lpips"] == 0.0
+
+
+def test_mouth_error_maps_split_a_shared_offset_from_frame_to_frame_error():
+    target = torch.rand(6, 3, 24, 24) * 0.8  # stays in [0, 1] with the errors below
+    shifted = target + 0.1  # the same offset in every frame: all of it is bias
+    flicker = target + 0.1 * torch.tensor([1.0, -1.0] * 3).view(6, 1, 1, 1)  # frames 1..5 average to -0.02
+    maps = mouth_error_maps({"shifted": shifted, "flicker": flicker}, target, skip=0)
+    for l1, bias in maps.values():
+        assert l1.shape == bias.shape == (12, 24) and torch.allclose(l1, torch.full((12, 24), 0.1))
+    assert torch.allclose(maps["shifted"][1], torch.full((12, 24), 0.1))
+    assert torch.allclose(maps["flicker"][1], torch.full((12, 24), 0.02))
+    l1_score = clip_image_scores(flicker, target, skip=0)["mouth_l1"]
+    assert maps["flicker"][0].mean().item() == pytest.approx(l1_score, abs=1e-6)  # the map's mean is the figure

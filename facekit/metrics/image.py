@@ -207,6 +207,22 @@ def clip_image_scores(
     return scores
 
 
+@torch.no_grad()
+def mouth_error_maps(videos: dict[str, torch.Tensor], target: torch.Tensor, skip: int | None = None) -> dict:
+    """Where each video's mouth error is: ``{name: (l1_map, bias_map)}``, two (H - H // 2, W) maps of its lower half
+    against ``target`` (all (T, 3, H, W)), frame ``skip`` left out as in :func:`clip_image_scores` (so ``l1_map``'s
+    mean is its ``mouth_l1``). ``l1_map``: mean |error| over frames and channels; ``bias_map``: |mean signed error
+    over frames|, averaged over channels -- the part of the error every frame shares (an offset in colour or shape),
+    never above ``l1_map``."""
+    keep = [i for i in range(target.shape[0]) if i != skip]
+    real = mouth_region(target[keep])
+    out = {}
+    for name, video in videos.items():
+        error = mouth_region(video[keep]) - real
+        out[name] = (error.abs().mean(dim=(0, 1)), error.mean(dim=0).abs().mean(dim=0))
+    return out
+
+
 class _MeanOverImages:
     """update(pred, target) per batch, compute() -> the mean per-image value so far, reset()."""
 
